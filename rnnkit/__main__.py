@@ -1,0 +1,6 @@
+"""``python -m rnnkit``."""
+
+from rnnkit.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,206 @@
+"""The ``rnnkit`` command line: parse options, make one library call, print a short summary.
+
+Expected failures print one line on stderr and exit with the code of their error class
+(``rnnkit.errors``); ``--debug`` shows the traceback. TensorFlow is imported only by commands
+that train or run a model, so ``--help`` and config errors are instant.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from rnnkit import __version__
+from rnnkit.errors import EXIT_SIGINT, RnnkitError, Terminated
+
+
+class _Group(click.Group):
+    """Maps expected errors to one stderr line and their exit code."""
+
+    def invoke(self, ctx: click.Context):
+        debug = bool(ctx.params.get("debug"))
+        if not debug:
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off stderr
+        try:
+            return super().invoke(ctx)
+        except RnnkitError as exc:
+            if debug:
+                traceback.print_exc()
+            click.echo(f"rnnkit: error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            if debug:
+                traceback.print_exc()
+            click.echo("rnnkit: interrupted", err=True)
+            sys.exit(EXIT_SIGINT)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="rnnkit")
+@click.option("--debug", is_flag=True, help="Show tracebacks for expected errors too.")
+def cli(debug: bool) -> None:
+    """Train, evaluate and apply recurrent neural networks on sequence data.
+
+    Configs are YAML (see `rnnkit validate --schema`); every command that reads a run folder
+    needs nothing else. Exit codes: 0 ok, 1 internal error, 2 config or usage, 3 data, 4 run
+    folder or model, 5 environment or I/O, 6 diverged, 130 SIGINT, 143 SIGTERM.
+    """
+
+
+_set_option = click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a config key, value parsed as YAML (repeatable): --set train.epochs=5",
+)
+
+
+@cli.command()
+@click.argument("config", type=click.Path(path_type=Path))
+@_set_option
+@click.option(
+    "--run-dir", type=click.Path(path_type=Path), help="Exact run folder to create (default: <output.dir>/<name>-<timestamp>)."
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress display and no summary; print only the run folder.")
+def train(config: Path, overrides: tuple[str, ...], run_dir: Path | None, quiet: bool) -> None:
+    """Validate CONFIG, build data and model, fit, and write a run folder."""
+    from rnnkit.config import load_config
+
+    resolved = load_config(config, overrides)
+    from rnnkit import training
+
+    verbose = 1 if (not quiet and sys.stdout.isatty()) else 0
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        result = training.train(resolved, run_dir=run_dir, verbose=verbose)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    for warning in result.warnings:
+        click.echo(f"rnnkit: warning: {warning}", err=True)
+    if quiet:
+        click.echo(str(result.run_dir))
+        return
+    click.echo(f"run: {result.run_dir}")
+    click.echo(f"epochs: {result.epochs_run}, best epoch {result.best_epoch} ({result.monitor} {result.best_value:.5g})")
+    click.echo(
+        _metrics_table(
+            {
+                s: {"model": result.metrics[s], "baseline": result.metrics["baseline"].get(s)}
+                for s in ("val", "test")
+                if result.metrics.get(s)
+            }
+        )
+    )
+
+
+@cli.command()
+@click.argument("run", type=click.Path(path_type=Path))
+@click.option(
+    "--data", "data_path", type=click.Path(path_type=Path), help="Evaluate every window of this file instead of the run's splits."
+)
+@click.option("--split", type=click.Choice(["val", "test"]), help="Only this split of the run's data (default: both).")
+def evaluate(run: Path, data_path: Path | None, split: str | None) -> None:
+    """Metrics of RUN's best checkpoint, in original units, beside the persistence baseline."""
+    from rnnkit import training
+
+    results = training.evaluate(run, data=data_path, split=split)
+    click.echo(_metrics_table(results))
+    click.echo(f"written to {Path(run) / 'metrics.json'}")
+
+
+@cli.command()
+@click.argument("run", type=click.Path(path_type=Path))
+@click.option(
+    "--input", "input_path", required=True, type=click.Path(path_type=Path), help="CSV or Parquet file in the training layout."
+)
+@click.option("--output", "output_path", required=True, type=click.Path(path_type=Path), help="CSV or Parquet file to write.")
+@click.option("--last", "last_only", is_flag=True, help="Only the forecast from the last window of each series.")
+@click.option("--chunk-rows", default=200_000, show_default=True, type=click.IntRange(min=1), help="Input rows read at a time.")
+@click.option("--batch-size", default=1024, show_default=True, type=click.IntRange(min=1), help="Windows per model call.")
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+def predict(
+    run: Path, input_path: Path, output_path: Path, last_only: bool, chunk_rows: int, batch_size: int, overwrite: bool
+) -> None:
+    """Forecast every complete window of INPUT with RUN's best checkpoint, streaming in chunks."""
+    from rnnkit import training
+
+    result = training.predict(
+        run, input_path, output_path, chunk_rows=chunk_rows, batch_size=batch_size, last_only=last_only, overwrite=overwrite
+    )
+    click.echo(f"wrote {result.rows} forecasts for {result.series} series ({result.input_rows} input rows) to {result.output}")
+
+
+@cli.command()
+@click.argument("config", required=False, type=click.Path(path_type=Path))
+@_set_option
+@click.option("--schema", "print_schema", is_flag=True, help="Print the JSON Schema of config files and exit.")
+def validate(config: Path | None, overrides: tuple[str, ...], print_schema: bool) -> None:
+    """Check CONFIG and its data without training; print the resolved config and a data summary."""
+    import json
+
+    from rnnkit import config as config_module
+
+    if print_schema:
+        click.echo(json.dumps(config_module.json_schema(), indent=2))
+        return
+    if config is None:
+        raise click.UsageError("missing CONFIG (or pass --schema)")
+    from rnnkit import training
+
+    report = training.validate(config_module.load_config(config, overrides))
+    for warning in report["data"].pop("warnings"):
+        click.echo(f"rnnkit: warning: {warning}", err=True)
+    click.echo(config_module.dump_yaml(report).rstrip())
+
+
+def main() -> None:
+    """Console entry point."""
+    cli(prog_name="rnnkit")
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
+
+
+def _fmt(value, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def _metrics_table(results: dict) -> str:
+    header = ["split", "windows", "MAE", "RMSE", "sMAPE%", "MASE", "naive MAE", "naive RMSE", "rel MAE"]
+    rows = [header]
+    steps = []
+    for name, entry in results.items():
+        model, baseline = entry["model"], entry.get("baseline") or {}
+        rows.append(
+            [
+                Path(name).name if os.sep in name else name,
+                _fmt(model.get("windows")),
+                _fmt(model["mae"]),
+                _fmt(model["rmse"]),
+                _fmt(model["smape"], 3),
+                _fmt(model.get("mase"), 3),
+                _fmt(baseline.get("mae")),
+                _fmt(baseline.get("rmse")),
+                _fmt(model.get("rel_mae"), 3),
+            ]
+        )
+        per_step = model.get("per_step", {}).get("mae", [])
+        if len(per_step) > 1:
+            steps.append(f"{rows[-1][0]} MAE by step: " + " ".join(_fmt(v, 3) for v in per_step))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True)))
+        for row in rows
+    ]
+    return "\n".join(lines + steps)

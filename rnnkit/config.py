@@ -1,0 +1,502 @@
+"""The config: every key with its default, type, range and description, in one place.
+
+Configs are YAML read through a strict safe loader (YAML 1.2 scalars, no duplicate keys, no
+Python tags), merged with ``--set dotted.key=value`` overrides, and validated by pydantic models
+whose fields are the single source of truth for defaults, ranges, help and the JSON Schema.
+This module never imports TensorFlow: ``rnnkit validate`` and config errors must be instant.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from rnnkit.errors import ConfigError
+
+# Choices are registries: the keys are the valid config values and feed errors and help text.
+TASKS = {"forecast": "predict the next `horizon` steps of the target column(s) of each series"}
+CELLS = {
+    "simple": "SimpleRNN: the plain recurrence h_t = tanh(W x_t + U h_{t-1} + b)",
+    "lstm": "LSTM: gated cell with a separate memory, good default for long dependencies",
+    "gru": "GRU: gated cell, fewer weights than LSTM and often as good",
+}
+SCALERS = {
+    "standard": "subtract the training mean and divide by the training standard deviation",
+    "minmax": "map the training minimum and maximum to 0 and 1",
+    "none": "feed values as they are",
+}
+MISSING = {
+    "error": "stop with a data error naming the first missing cell",
+    "drop": "drop rows with a missing value in a used column",
+    "ffill": "carry the last observed value forward within each series (leading gaps are dropped)",
+}
+DETREND = {
+    "none": "model scaled levels; right for stationary series whose range is covered by training",
+    "last_value": "model each window relative to its last observed target value, so forecasts "
+    "follow trends beyond the range seen in training",
+}
+OPTIMIZERS = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD with momentum 0.9", "rmsprop": "RMSprop"}
+LOSSES = {
+    "auto": "mse for forecast",
+    "mse": "mean squared error",
+    "mae": "mean absolute error",
+    "huber": "Huber loss (delta 1.0, in scaled units)",
+}
+
+PATH_KEYS = ("data.path", "data.val_path", "data.test_path")
+
+
+class _Section(BaseModel):
+    # strict: no silent "5" -> 5 or true -> 1; forbid: unknown keys are errors, not ignored.
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
+
+
+class SplitConfig(_Section):
+    val: float = Field(0.15, ge=0.0, lt=1.0, description="fraction of each series held out for validation (chronological)")
+    test: float = Field(0.15, ge=0.0, lt=1.0, description="fraction of each series held out for testing, after validation")
+
+    @model_validator(mode="after")
+    def _fractions_leave_training_rows(self) -> SplitConfig:
+        if self.val + self.test >= 1.0:
+            raise ValueError(f"split.val + split.test must be below 1. Received: val={self.val}, test={self.test}")
+        return self
+
+
+class DataConfig(_Section):
+    path: str = Field(description="CSV or Parquet file in long layout; relative paths are relative to the config file")
+    val_path: str | None = Field(None, description="explicit validation file (same columns); replaces split.val")
+    test_path: str | None = Field(None, description="explicit test file (same columns); replaces split.test")
+    id: str | None = Field(None, description="column naming the series a row belongs to; absent means one series")
+    time: str | None = Field(None, description="column ordering rows within a series (numbers or dates); absent means file order")
+    features: list[str] = Field(min_length=1, description="numeric input columns; include the target to use its past values")
+    target: str | list[str] = Field(description="column or columns to forecast")
+    window: int = Field(48, ge=1, le=100_000, description="input steps per example")
+    horizon: int = Field(1, ge=1, le=10_000, description="steps ahead predicted at once (direct multi-step output)")
+    stride: int = Field(1, ge=1, description="steps between consecutive training windows")
+    split: SplitConfig = Field(default_factory=SplitConfig, description="held-out fractions per series")
+    scale: Literal["standard", "minmax", "none"] = Field(
+        "standard", description="per-column scaling fitted on training rows only"
+    )
+    missing: Literal["error", "drop", "ffill"] = Field("error", description="what to do with missing values")
+    detrend: Literal["none", "last_value"] = Field("none", description="how to handle trends: none or last_value (see docs)")
+
+    @property
+    def targets(self) -> list[str]:
+        return [self.target] if isinstance(self.target, str) else list(self.target)
+
+    @field_validator("features")
+    @classmethod
+    def _no_duplicate_features(cls, value: list[str]) -> list[str]:
+        _check_unique(value, "features")
+        return value
+
+    @field_validator("target")
+    @classmethod
+    def _targets_listed_once(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, list):
+            if not value:
+                raise ValueError("target must name at least one column. Received: target=[]")
+            _check_unique(value, "target")
+        return value
+
+    @model_validator(mode="after")
+    def _roles_do_not_overlap(self) -> DataConfig:
+        for key in ("id", "time"):
+            column = getattr(self, key)
+            if column is not None and (column in self.features or column in self.targets):
+                raise ValueError(f"column '{column}' is the {key} column and cannot also be a feature or target")
+        if self.id is not None and self.id == self.time:
+            raise ValueError(f"id and time must be different columns. Received: both '{self.id}'")
+        return self
+
+
+class ModelConfig(_Section):
+    cell: Literal["simple", "lstm", "gru"] = Field("lstm", description="recurrent cell: simple, lstm or gru")
+    units: int | list[int] = Field(default_factory=lambda: [64], description="units of each recurrent layer, one entry per layer")
+    bidirectional: bool = Field(False, description="run each recurrent layer forwards and backwards")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout on each recurrent layer's inputs")
+    recurrent_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout on the recurrent state (disables fast kernels)")
+    dense: list[int] = Field(default_factory=list, description="hidden layer sizes of the dense head")
+    dense_activation: Literal["relu", "tanh", "gelu", "linear"] = Field(
+        "relu", description="activation of the head's hidden layers"
+    )
+
+    @property
+    def layer_units(self) -> list[int]:
+        return [self.units] if isinstance(self.units, int) else list(self.units)
+
+    @field_validator("units")
+    @classmethod
+    def _positive_units(cls, value: int | list[int]) -> int | list[int]:
+        values = [value] if isinstance(value, int) else value
+        if not values:
+            raise ValueError("units must list at least one layer. Received: units=[]")
+        if any(v < 1 or v > 65536 for v in values):
+            raise ValueError(f"units must be between 1 and 65536. Received: units={value}")
+        return value
+
+    @field_validator("dense")
+    @classmethod
+    def _positive_dense(cls, value: list[int]) -> list[int]:
+        if any(v < 1 or v > 65536 for v in value):
+            raise ValueError(f"dense sizes must be between 1 and 65536. Received: dense={value}")
+        return value
+
+
+class EarlyStoppingConfig(_Section):
+    monitor: str = Field(
+        "val_loss", pattern=r"^(val_)?[a-z_]+$", description="metric watched for the best checkpoint and early stopping"
+    )
+    patience: int | None = Field(5, ge=0, description="epochs without improvement before stopping; null never stops early")
+    min_delta: float = Field(0.0, ge=0.0, description="smallest change that counts as an improvement")
+
+
+class TrainConfig(_Section):
+    epochs: int = Field(50, ge=1, le=100_000, description="maximum number of passes over the training windows")
+    batch_size: int = Field(64, ge=1, le=1_000_000, description="windows per gradient step")
+    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = Field("adam", description="optimizer")
+    learning_rate: float = Field(0.001, gt=0.0, le=10.0, description="initial learning rate")
+    clipnorm: float | None = Field(None, gt=0.0, description="clip each gradient to this norm; null disables")
+    loss: Literal["auto", "mse", "mae", "huber"] = Field("auto", description="training loss; auto picks by task")
+    shuffle: bool = Field(True, description="shuffle training windows each epoch (seeded)")
+    early_stopping: EarlyStoppingConfig = Field(
+        default_factory=EarlyStoppingConfig, description="best-checkpoint and stopping rule"
+    )
+
+
+class OutputConfig(_Section):
+    dir: str = Field("runs", description="folder that receives run folders; relative to the current directory")
+
+
+class Config(_Section):
+    name: str = Field("run", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description="prefix of the run folder name")
+    seed: int = Field(42, ge=0, le=2**31 - 1, description="seed for weights, shuffling and dropout")
+    task: Literal["forecast"] = Field("forecast", description="what to learn: " + ", ".join(TASKS))
+    data: DataConfig = Field(description="where the sequences are and how to cut them into examples")
+    model: ModelConfig = Field(default_factory=ModelConfig, description="the recurrent network")
+    train: TrainConfig = Field(default_factory=TrainConfig, description="how to fit it")
+    output: OutputConfig = Field(default_factory=OutputConfig, description="where runs go")
+    versions: dict[str, str] | None = Field(None, description="library versions, written by rnnkit train; ignored on input")
+
+    @model_validator(mode="after")
+    def _monitor_has_data(self) -> Config:
+        monitor = self.train.early_stopping.monitor
+        has_val = self.data.val_path is not None or self.data.split.val > 0
+        if monitor.startswith("val_") and not has_val:
+            raise ValueError(
+                f"train.early_stopping.monitor '{monitor}' needs validation data, but data.split.val is 0 "
+                "and data.val_path is not set; set one or monitor 'loss'"
+            )
+        return self
+
+
+# --------------------------------------------------------------------------------------------
+# YAML: a SafeLoader with YAML 1.2 core scalars, so 1e-3 is a float, `on`/`yes` stay strings,
+# 012 is twelve, 1:20 is a string, dates stay strings; duplicate keys are errors.
+
+
+class _StrictLoader(yaml.SafeLoader):
+    pass
+
+
+_StrictLoader.yaml_implicit_resolvers = {}
+for _tag, _pattern, _first in (
+    ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
+    (
+        "tag:yaml.org,2002:float",
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        "-+0123456789.",
+    ),
+):
+    _StrictLoader.add_implicit_resolver(_tag, re.compile(_pattern), list(_first))
+_StrictLoader.add_implicit_resolver("tag:yaml.org,2002:merge", re.compile(r"^(?:<<)$"), ["<"])
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.Node) -> int:
+    text = loader.construct_scalar(node)
+    if text.startswith(("0x", "0o")):
+        return int(text[2:], 16 if text[1] == "x" else 8)
+    return int(text, 10)
+
+
+def _construct_float(loader: yaml.SafeLoader, node: yaml.Node) -> float:
+    text = loader.construct_scalar(node).lower()
+    return float(text.replace(".inf", "inf").replace(".nan", "nan"))
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    loader.flatten_mapping(node)
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key '{key}' (first on line {seen[key] + 1})", key_node.start_mark
+            )
+        seen[key] = key_node.start_mark.line
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+_StrictLoader.add_constructor("tag:yaml.org,2002:float", _construct_float)
+_StrictLoader.add_constructor("tag:yaml.org,2002:map", lambda loader, node: _construct_mapping(loader, node, deep=True))
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """Parse YAML text with the strict safe loader.
+
+    Args:
+        text: the YAML document.
+        source: the file name (or ``--set key``) named in error messages.
+
+    Returns:
+        The parsed Python value.
+
+    Raises:
+        ConfigError: malformed YAML, a duplicate key, or a tag such as ``!!python/object``.
+    """
+    try:
+        return yaml.load(text, Loader=_StrictLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = exc.problem or exc.context or "invalid YAML"
+        if "could not determine a constructor" in problem:
+            tag = problem.split("tag", 1)[-1].strip(" '")
+            problem = f"tag '{tag}' is not allowed; configs hold plain YAML values only"
+        raise ConfigError(f"{source}: {where}{problem}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: invalid YAML: {exc}") from None
+
+
+def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Parse ``--set dotted.key=value`` items into ``{dotted_key: value}`` (values parsed as YAML).
+
+    Raises:
+        ConfigError: an item without ``=`` or with an invalid key.
+    """
+    overrides: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", key):
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE with a dotted key, e.g. --set train.epochs=5")
+        overrides[key] = parse_yaml(raw, f"--set {key}") if raw.strip() else None
+    return overrides
+
+
+def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Return a copy of ``raw`` with each dotted override set, creating sections as needed."""
+    result = _deep_copy(raw)
+    for dotted, value in overrides.items():
+        node = result
+        parts = dotted.split(".")
+        for depth, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                prefix = ".".join(parts[: depth + 1])
+                raise ConfigError(f"--set {dotted}: '{prefix}' is a value, not a section")
+            node = child
+        node[parts[-1]] = value
+    return result
+
+
+def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = (), *, base_dir: Path | None = None) -> Config:
+    """Load, merge and validate a config file.
+
+    Args:
+        path: the YAML file; ``None`` builds the config from overrides alone.
+        overrides: ``dotted.key=value`` strings, applied over the file.
+        base_dir: folder that relative ``--set`` paths are resolved against (default: current dir).
+
+    Returns:
+        The validated config, with data paths made absolute.
+
+    Raises:
+        ConfigError: unreadable file, invalid YAML, unknown key, wrong type or value.
+    """
+    source = str(path) if path is not None else "--set"
+    raw: Any = {}
+    if path is not None:
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found") from None
+        except IsADirectoryError:
+            raise ConfigError(f"{path}: is a directory; expected a YAML config file") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); expected a YAML config file") from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
+        raw = parse_yaml(text, source)
+        if raw is None:
+            raise ConfigError(
+                f"{path}: config is empty; expected a mapping with at least data.path, data.features and data.target"
+            )
+        if not isinstance(raw, dict):
+            raise ConfigError(
+                f"{path}: top level must be a mapping of sections (data, model, train, ...). Received: {type(raw).__name__}"
+            )
+        _resolve_paths(raw, path.parent.resolve())
+    parsed = parse_overrides(overrides)
+    set_paths = {k: v for k, v in parsed.items() if k in PATH_KEYS or k == "data"}
+    merged = apply_overrides(raw, parsed)
+    if set_paths:
+        _resolve_paths(merged, (base_dir or Path.cwd()).resolve(), only=set_paths)
+    return validate_config(merged, source, set_keys=list(parsed))
+
+
+def validate_config(raw: dict[str, Any], source: str = "config", set_keys: list[str] | None = None) -> Config:
+    """Validate a config mapping, turning the first problem into one readable line.
+
+    Raises:
+        ConfigError: the message names the source, the dotted key, what was found and what is allowed.
+    """
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, raw, source, set_keys or [])) from None
+
+
+def config_to_dict(config: Config) -> dict[str, Any]:
+    """The resolved config as plain data, in declaration order (what config.yaml holds)."""
+    return config.model_dump(mode="json")
+
+
+def dump_yaml(data: dict[str, Any]) -> str:
+    """Serialise plain data as block-style YAML that :func:`parse_yaml` reads back unchanged."""
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of the config file, for editors and external validation."""
+    schema = Config.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "rnnkit config"
+    return schema
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def _check_unique(values: list[str], key: str) -> None:
+    seen = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f"{key} lists column '{value}' twice")
+        seen.add(value)
+
+
+def _deep_copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _deep_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_deep_copy(v) for v in value]
+    return value
+
+
+def _resolve_paths(raw: dict[str, Any], base: Path, only: dict[str, Any] | None = None) -> None:
+    data = raw.get("data")
+    if not isinstance(data, dict):
+        return
+    for key in ("path", "val_path", "test_path"):
+        if only is not None and f"data.{key}" not in only and "data" not in only:
+            continue
+        value = data.get(key)
+        if isinstance(value, str) and value:
+            if "://" in value:
+                continue  # left for the data reader to refuse with a clear message
+            data[key] = str((base / Path(value).expanduser()).resolve())
+
+
+def _section_model(loc: tuple) -> type[BaseModel] | None:
+    model: type[BaseModel] = Config
+    for part in loc:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if field is None:
+            return None
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+        else:
+            return None
+    return model
+
+
+def _received(raw: Any, loc: tuple) -> tuple[bool, Any]:
+    node = raw
+    for part in loc:
+        if (isinstance(node, dict) and part in node) or (isinstance(node, list) and isinstance(part, int) and part < len(node)):
+            node = node[part]
+        else:
+            return False, None
+    return True, node
+
+
+def _describe(exc: ValidationError, raw: dict[str, Any], source: str, set_keys: list[str]) -> str:
+    error = exc.errors(include_url=False)[0]
+    # Errors on a union report each member; the path up to the first union tag is what the user wrote.
+    loc = tuple(
+        p
+        for p in error["loc"]
+        if not (isinstance(p, str) and ("[" in p or p in {"str", "int", "list[str]", "list[int]", "function-after"}))
+    )
+    dotted = ".".join(str(p) for p in loc if isinstance(p, str)) or "(top level)"
+    where = source
+    if any(dotted == k or dotted.startswith(k + ".") or k.startswith(dotted + ".") for k in set_keys):
+        where = f"--set {dotted}"
+    kind = error["type"]
+    found, value = _received(raw, loc)
+    leaf = str(loc[-1]) if loc else ""
+
+    if kind == "extra_forbidden":
+        section = _section_model(loc[:-1])
+        valid = list(section.model_fields) if section else []
+        close = difflib.get_close_matches(leaf, valid, n=1, cutoff=0.6)
+        hint = f"; did you mean '{'.'.join([*map(str, loc[:-1]), close[0]])}'?" if close else ""
+        return f"{where}: unknown key '{dotted}'{hint} Valid keys here: {', '.join(valid)}"
+    if kind == "missing":
+        return f"{where}: required key '{dotted}' is missing"
+    if kind == "literal_error":
+        allowed = error.get("ctx", {}).get("expected", "")
+        close = difflib.get_close_matches(str(value), re.findall(r"'([^']*)'", allowed), n=1, cutoff=0.5) if found else []
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        return f"{where}: {dotted} must be one of {allowed}. Received: {leaf}={value!r}{hint}"
+    message = error["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+        return f"{where}: {dotted}: {message}" if dotted != "(top level)" else f"{where}: {message}"
+    expected = _EXPECTED.get(kind)
+    if expected:
+        message = expected.format(**error.get("ctx", {}))
+    received = f" Received: {leaf}={value!r}" + (f" ({type(value).__name__})" if found and kind in _TYPE_ERRORS else "")
+    return f"{where}: {dotted} must be {message}.{received if found else ''}"
+
+
+_TYPE_ERRORS = {"int_type", "float_type", "string_type", "bool_type", "list_type", "dict_type", "model_type", "int_from_float"}
+_EXPECTED = {
+    "int_type": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "string_type": "a string",
+    "bool_type": "true or false",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping of keys",
+    "model_attributes_type": "a mapping of keys",
+    "greater_than_equal": "at least {ge}",
+    "greater_than": "greater than {gt}",
+    "less_than_equal": "at most {le}",
+    "less_than": "less than {lt}",
+    "finite_number": "a finite number",
+    "string_pattern_mismatch": "a string matching {pattern}",
+    "too_short": "a list with at least {min_length} item(s)",
+}

@@ -1,0 +1,233 @@
+"""Streaming prediction input and output: bounded memory however large the file.
+
+The input is read in chunks; each series keeps only its last rows between chunks (enough to
+complete the next window), so memory is bounded by the chunk size plus ``window`` rows per series.
+The output is written to a temporary file beside the target and renamed into place only when
+complete.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rnnkit.data.prepare import clean_frame
+from rnnkit.data.readers import check_readable, iter_table, read_columns, require_columns, table_format
+from rnnkit.data.schema import Preprocessor
+from rnnkit.errors import ConfigError, DataError, ResourceError
+from rnnkit.runs import fsync_dir
+
+
+@dataclass
+class Block:
+    """Rows of one chunk (with each series' carried-over rows) and the window origins to forecast."""
+
+    x: np.ndarray  # (rows, features) scaled inputs
+    y: np.ndarray  # (rows, targets) targets in model units (zeros when the input has none)
+    origins: np.ndarray  # (windows,) rows of the last input step
+    last_raw: np.ndarray  # (windows, targets) last observed target values, original units
+    ids: np.ndarray  # (windows,) series id of each window
+    times: np.ndarray  # (windows,) time (or position) of each origin
+
+
+class ForecastStream:
+    """Reads a prediction input in chunks and yields blocks of windows to forecast."""
+
+    def __init__(self, pre: Preprocessor, path: str | Path, chunk_rows: int = 200_000) -> None:
+        if chunk_rows < 1:
+            raise ConfigError(f"--chunk-rows must be at least 1. Received: {chunk_rows}")
+        self.pre = pre
+        self.path = Path(path)
+        self.chunk_rows = chunk_rows
+        # Targets are read when the model needs them: as inputs, or as the anchor of detrending.
+        self.has_targets = pre.detrend == "last_value" or set(pre.targets) <= set(pre.features)
+        self.columns = list(
+            dict.fromkeys(c for c in [pre.id, pre.time, *pre.features, *(pre.targets if self.has_targets else [])] if c)
+        )
+        self.series_seen = 0
+        self.rows_read = 0
+
+    def check_input(self) -> None:
+        """Check the file, its columns and the dtypes of its first rows against the schema.
+
+        Raises:
+            DataError: naming the first problem.
+        """
+        check_readable(self.path)
+        require_columns(self.path, read_columns(self.path), self.columns)
+        first = next(iter_table(self.path, self.columns, min(self.chunk_rows, 10_000)), None)
+        if first is None or len(first) == 0:
+            raise DataError(f"{self.path}: no data rows (header only)")
+        self.pre.check_frame(clean_frame(first, self.pre, self.path), self.path)
+
+    def output_columns(self) -> list[str]:
+        steps = [f"{t}_h{k}" for t in self.pre.targets for k in range(1, self.pre.horizon + 1)]
+        return [c for c in (self.pre.id, self.pre.time or "origin") if c] + steps
+
+    def blocks(self, last_only: bool = False) -> Iterator[Block]:
+        """Yield one block per input chunk (or, with ``last_only``, one block at the end)."""
+        pre = self.pre
+        keep = pre.window if last_only else pre.window - 1
+        tails: dict[object, pd.DataFrame] = {}
+        counts: dict[object, int] = {}  # rows of each series so far, to name origins without a time column
+        offset = 0
+        for chunk in iter_table(self.path, self.columns, self.chunk_rows):
+            size = len(chunk)
+            chunk = clean_frame(chunk, pre, self.path, row_offset=offset)
+            pre.check_frame(chunk, self.path)
+            segments = []
+            for key, rows in self._by_series(chunk):
+                tail = tails.get(key)
+                self._check_order(key, tail, rows, offset)
+                if tail is None:
+                    self.series_seen += 1
+                rows = rows if tail is None else pd.concat([tail, rows], ignore_index=True)
+                if pre.missing == "ffill":
+                    rows = self._ffill(rows)
+                carried = 0 if tail is None else len(tail)
+                base = counts.get(key, 0) - carried
+                counts[key] = base + len(rows)
+                if not last_only:
+                    origins = np.arange(max(pre.window - 1, carried), len(rows), dtype=np.int64)
+                    if len(origins):
+                        segments.append((key, rows, origins, base))
+                tails[key] = rows.iloc[len(rows) - keep :] if keep else rows.iloc[0:0]
+            offset += size
+            self.rows_read += size
+            if segments:
+                yield self._block(segments)
+        if last_only:
+            segments = [(k, r, np.array([len(r) - 1]), counts[k] - len(r)) for k, r in tails.items() if len(r) >= pre.window]
+            if segments:
+                yield self._block(segments)
+
+    def output_frame(self, block: Block, values: np.ndarray) -> pd.DataFrame:
+        """The output rows of a block: id, origin time, then ``<target>_h<k>`` in original units."""
+        columns: dict[str, object] = {}
+        if self.pre.id is not None:
+            columns[self.pre.id] = block.ids
+        columns[self.pre.time or "origin"] = block.times
+        for t_index, target in enumerate(self.pre.targets):
+            for step in range(self.pre.horizon):
+                columns[f"{target}_h{step + 1}"] = values[:, step, t_index]
+        return pd.DataFrame(columns)
+
+    # ----------------------------------------------------------------------------------------
+
+    def _by_series(self, chunk: pd.DataFrame):
+        if self.pre.id is None:
+            return [(None, chunk)]
+        return ((key, rows.reset_index(drop=True)) for key, rows in chunk.groupby(self.pre.id, sort=False))
+
+    def _check_order(self, key, tail: pd.DataFrame | None, rows: pd.DataFrame, offset: int) -> None:
+        time = self.pre.time
+        if time is None:
+            return
+        values = rows[time] if tail is None or len(tail) == 0 else pd.concat([tail[time], rows[time]], ignore_index=True)
+        steps = values.diff().iloc[1:]
+        bad = steps.le(pd.Timedelta(0) if self.pre.time_kind == "datetime" else 0)
+        if bad.any():
+            where = f"series '{key}', " if self.pre.id else ""
+            raise DataError(
+                f"{self.path}: {where}column '{time}': time {values.iloc[int(np.flatnonzero(bad.to_numpy())[0]) + 1]} "
+                "does not come after the row before it; predict reads each series in time order (sort by id and time)"
+            )
+
+    def _ffill(self, rows: pd.DataFrame) -> pd.DataFrame:
+        numeric = list(dict.fromkeys([*self.pre.features, *(self.pre.targets if self.has_targets else [])]))
+        rows = rows.copy()
+        rows[numeric] = rows[numeric].ffill()
+        return rows[~rows[numeric].isna().any(axis=1)].reset_index(drop=True)
+
+    def _block(self, segments: list) -> Block:
+        pre = self.pre
+        frames = [rows for _, rows, _, _ in segments]
+        starts = np.cumsum([0] + [len(f) for f in frames[:-1]])
+        origins = np.concatenate([o + s for (_, _, o, _), s in zip(segments, starts, strict=True)])
+        rows = pd.concat(frames, ignore_index=True)
+        ids = np.concatenate([np.full(len(o), k, dtype=object) for k, _, o, _ in segments])
+        if pre.time is not None:
+            times = rows[pre.time].to_numpy()[origins]
+        else:
+            # Without a time column an origin is named by its 0-based position within its series.
+            times = np.concatenate([o + base for _, _, o, base in segments])
+        if self.has_targets:
+            y = pre.transform_targets(rows)
+            last_raw = rows[pre.targets].to_numpy(dtype=np.float64)[origins]
+        else:
+            y = np.zeros((len(rows), len(pre.targets)), np.float32)
+            last_raw = np.zeros((len(origins), len(pre.targets)))
+        return Block(pre.transform_inputs(rows), y, origins, last_raw, ids, times)
+
+
+class OutputWriter:
+    """Writes CSV or Parquet in pieces to a temp file, renamed into place only on success."""
+
+    def __init__(self, path: Path, overwrite: bool = False) -> None:
+        self.format = table_format(path, for_output=True)
+        if path.exists() and not overwrite:
+            raise ConfigError(f"{path}: output file already exists; choose another --output or pass --overwrite")
+        if path.exists() and path.is_dir():
+            raise ConfigError(f"{path}: is a directory; expected an output file path")
+        if not path.parent.is_dir():
+            raise ConfigError(f"{path}: output folder {path.parent} does not exist")
+        self.path = path
+        self.temp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+        self._handle = None
+        self._parquet = None
+        self._schema = None
+        self.columns: list[str] | None = None
+
+    def __enter__(self) -> OutputWriter:
+        return self
+
+    def write(self, frame: pd.DataFrame) -> None:
+        try:
+            if self.format == "csv":
+                if self._handle is None:
+                    self._handle = open(self.temp, "w", encoding="utf-8", newline="")  # noqa: SIM115 - held across writes
+                    frame.to_csv(self._handle, index=False)
+                else:
+                    frame.to_csv(self._handle, index=False, header=False)
+            else:
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                if self._parquet is None:
+                    self._schema = table.schema
+                    self._parquet = pq.ParquetWriter(self.temp, self._schema)
+                self._parquet.write_table(table.cast(self._schema))
+        except OSError as exc:
+            raise ResourceError(f"{self.path}: cannot write output: {exc.strerror or exc}") from None
+
+    def __exit__(self, kind, value, traceback) -> None:
+        try:
+            if self._handle is not None:
+                self._handle.flush()
+                os.fsync(self._handle.fileno())
+                self._handle.close()
+            if self._parquet is not None:
+                self._parquet.close()
+            if kind is None:
+                if self._handle is None and self._parquet is None:
+                    self._write_empty()
+                os.replace(self.temp, self.path)
+                fsync_dir(self.path.parent)
+        except OSError as exc:
+            raise ResourceError(f"{self.path}: cannot write output: {exc.strerror or exc}") from None
+        finally:
+            if self.temp.exists():
+                self.temp.unlink()
+
+    def _write_empty(self) -> None:
+        frame = pd.DataFrame(columns=self.columns or [])
+        if self.format == "csv":
+            frame.to_csv(self.temp, index=False)
+        else:
+            frame.to_parquet(self.temp, index=False)

@@ -1,0 +1,159 @@
+"""Reading CSV and Parquet tables, whole or in chunks, with one-line errors for bad files."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from rnnkit.errors import DataError
+
+FORMATS = {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
+_PICKLE_MAGIC = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
+
+
+def table_format(path: str | Path, *, for_output: bool = False) -> str:
+    """Return ``"csv"`` or ``"parquet"`` from the file extension.
+
+    Raises:
+        DataError: a URL or an unsupported extension (pickle, Excel, ...).
+    """
+    text = str(path)
+    if "://" in text:
+        raise DataError(f"{text}: URLs are not read; rnnkit reads local CSV or Parquet files only")
+    suffix = Path(text).suffix.lower()
+    if suffix not in FORMATS:
+        role = "output" if for_output else "input"
+        raise DataError(f"{text}: unsupported {role} format '{suffix or '(none)'}'; expected one of {', '.join(sorted(FORMATS))}")
+    return FORMATS[suffix]
+
+
+def check_readable(path: str | Path) -> Path:
+    """Check that ``path`` is an existing, non-empty, regular local file and not a pickle.
+
+    Raises:
+        DataError: with the reason.
+    """
+    fmt = table_format(path)
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: data file not found")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory; expected a {fmt.upper()} file")
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror}") from None
+    if not head:
+        raise DataError(f"{path}: file is empty; expected a header row and data")
+    if head[:2] in _PICKLE_MAGIC:
+        raise DataError(f"{path}: looks like a Python pickle; rnnkit never loads pickles, expected {fmt.upper()}")
+    if fmt == "parquet" and head != b"PAR1":
+        raise DataError(f"{path}: not a Parquet file (bad magic bytes {head!r}); expected a file starting with PAR1")
+    return path
+
+
+def read_columns(path: str | Path) -> list[str]:
+    """The column names of a table, read from its header or Parquet footer only."""
+    path = check_readable(path)
+    if table_format(path) == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            return list(pq.ParquetFile(path).schema_arrow.names)
+        except Exception as exc:  # pyarrow raises several types for corrupt files
+            raise DataError(f"{path}: cannot read Parquet: {_first_line(exc)}") from None
+    frame = _read_csv(path, nrows=0)
+    return [str(c) for c in frame.columns]
+
+
+def read_table(path: str | Path, columns: Sequence[str]) -> pd.DataFrame:
+    """Read the given columns of a CSV or Parquet file into memory.
+
+    Raises:
+        DataError: missing file, unreadable content, missing columns (with the closest spelling).
+    """
+    path = check_readable(path)
+    require_columns(path, read_columns(path), columns)
+    if table_format(path) == "parquet":
+        try:
+            return pd.read_parquet(path, columns=list(dict.fromkeys(columns)))
+        except Exception as exc:
+            raise DataError(f"{path}: cannot read Parquet: {_first_line(exc)}") from None
+    return _read_csv(path, usecols=list(dict.fromkeys(columns)))
+
+
+def iter_table(path: str | Path, columns: Sequence[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """Yield the given columns of a table in chunks of at most ``chunk_rows`` rows.
+
+    Memory stays bounded by the chunk size whatever the file size.
+    """
+    path = check_readable(path)
+    require_columns(path, read_columns(path), columns)
+    wanted = list(dict.fromkeys(columns))
+    if table_format(path) == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows, columns=wanted):
+                yield batch.to_pandas()
+        except DataError:
+            raise
+        except Exception as exc:
+            raise DataError(f"{path}: cannot read Parquet: {_first_line(exc)}") from None
+        return
+    try:
+        reader = pd.read_csv(path, usecols=wanted, chunksize=chunk_rows, encoding="utf-8", low_memory=False)
+        yield from reader
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text near byte {exc.start}; save the CSV as UTF-8") from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise DataError(f"{path}: cannot parse CSV: {_first_line(exc)}") from None
+
+
+def require_columns(path: str | Path, available: Sequence[str], wanted: Sequence[str]) -> None:
+    """Raise a DataError naming the first wanted column that the file lacks, with the closest spelling."""
+    duplicates = sorted({c for c in available if list(available).count(c) > 1})
+    if duplicates:
+        raise DataError(f"{path}: column '{duplicates[0]}' appears more than once in the header")
+    for column in wanted:
+        if column not in available:
+            close = difflib.get_close_matches(column, list(available), n=1, cutoff=0.6)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            shown = ", ".join(list(available)[:12]) + (", ..." if len(available) > 12 else "")
+            hint += _delimiter_hint(available)
+            raise DataError(f"{path}: column '{column}' not found{hint} Columns: {shown}")
+
+
+def atomic_output_path(path: Path) -> Path:
+    """A temporary sibling of ``path`` to write to before ``os.replace``; same folder, same suffix."""
+    return path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+
+
+def _read_csv(path: Path, **kwargs) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(path, encoding="utf-8", low_memory=False, **kwargs)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text near byte {exc.start}; save the CSV as UTF-8") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: file has no header row; expected comma-separated columns") from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise DataError(f"{path}: cannot parse CSV: {_first_line(exc)}") from None
+    return frame
+
+
+def _delimiter_hint(columns: Sequence[str]) -> str:
+    if len(columns) == 1:
+        for sep, name in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe")):
+            if sep in str(columns[0]):
+                return f" (the header looks {name}-separated; rnnkit reads comma-separated CSV)."
+    return "."
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

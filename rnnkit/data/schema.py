@@ -1,0 +1,194 @@
+"""The preprocessing contract of a run: columns, dtypes, window and scaler statistics (schema.json).
+
+One :class:`Preprocessor` is fitted on training rows at train time, written to ``schema.json``,
+and read back by evaluate and predict, so every command transforms data identically.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from rnnkit.errors import DataError, RunError
+
+SCHEMA_VERSION = 1
+
+
+class ColumnRoles(Protocol):
+    """What cleaning needs to know about columns; both DataConfig and Preprocessor provide it."""
+
+    id: str | None
+    time: str | None
+    features: list[str]
+    missing: str
+
+    @property
+    def targets(self) -> list[str]: ...
+
+
+@dataclass
+class Preprocessor:
+    """Column roles, window geometry and per-column scaling fitted on training rows.
+
+    Values are mapped to model units as ``(value - center) / scale``. Under ``detrend:
+    last_value`` target columns have ``center = 0`` and ``scale`` = the standard deviation of
+    their training first differences, and each window is then shifted by its last observed value
+    (in :mod:`rnnkit.data.pipeline`), so the model learns changes rather than levels.
+    """
+
+    id: str | None
+    time: str | None
+    time_kind: str | None
+    features: list[str]
+    target_columns: list[str]
+    window: int
+    horizon: int
+    scale: str
+    missing: str
+    detrend: str
+    center: dict[str, float]
+    spread: dict[str, float]
+    dtypes: dict[str, str] = field(default_factory=dict)
+    naive_mae: dict[str, float] = field(default_factory=dict)  # in-sample one-step naive MAE, for MASE
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def targets(self) -> list[str]:
+        return list(self.target_columns)
+
+    @property
+    def detrended_features(self) -> list[bool]:
+        """For each feature, whether windows shift it by its last value (it is a detrended target)."""
+        return [self.detrend == "last_value" and f in self.target_columns for f in self.features]
+
+    @classmethod
+    def fit(cls, frame: pd.DataFrame, train_rows: np.ndarray, data, time_kind: str | None) -> Preprocessor:
+        """Fit scaling statistics on the training rows of ``frame`` (rows sorted by series and time)."""
+        columns = list(dict.fromkeys([*data.features, *data.targets]))
+        train = frame.loc[train_rows, columns]
+        diffs = _train_first_differences(frame, train_rows, data, data.targets)
+        center: dict[str, float] = {}
+        spread: dict[str, float] = {}
+        for column in columns:
+            values = train[column].to_numpy(dtype=np.float64)
+            if data.detrend == "last_value" and column in data.targets:
+                center[column] = 0.0
+                spread[column] = _safe(np.std(diffs[column])) if data.scale != "none" else 1.0
+            elif data.scale == "standard":
+                center[column] = float(values.mean())
+                spread[column] = _safe(values.std())
+            elif data.scale == "minmax":
+                center[column] = float(values.min())
+                spread[column] = _safe(values.max() - values.min())
+            else:
+                center[column], spread[column] = 0.0, 1.0
+        dtypes = {c: str(frame[c].dtype) for c in [data.id, data.time, *columns] if c is not None}
+        naive = {t: float(np.mean(np.abs(diffs[t]))) if len(diffs[t]) else float("nan") for t in data.targets}
+        return cls(
+            id=data.id,
+            time=data.time,
+            time_kind=time_kind,
+            features=list(data.features),
+            target_columns=list(data.targets),
+            window=data.window,
+            horizon=data.horizon,
+            scale=data.scale,
+            missing=data.missing,
+            detrend=data.detrend,
+            center=center,
+            spread=spread,
+            dtypes=dtypes,
+            naive_mae=naive,
+        )
+
+    def transform_inputs(self, frame: pd.DataFrame) -> np.ndarray:
+        """Model inputs ``(rows, features)`` as float32."""
+        return self._scaled(frame, self.features)
+
+    def transform_targets(self, frame: pd.DataFrame) -> np.ndarray:
+        """Targets ``(rows, targets)`` in model units, as float32."""
+        return self._scaled(frame, self.target_columns)
+
+    def to_original(self, predictions: np.ndarray, last_raw: np.ndarray) -> np.ndarray:
+        """Map model outputs ``(n, horizon, targets)`` back to original units.
+
+        Args:
+            predictions: model outputs.
+            last_raw: ``(n, targets)`` last observed target values at each origin (used by detrending).
+        """
+        center = np.array([self.center[t] for t in self.target_columns])
+        spread = np.array([self.spread[t] for t in self.target_columns])
+        values = predictions.astype(np.float64) * spread
+        if self.detrend == "last_value":
+            return values + last_raw[:, None, :]
+        return values + center
+
+    def check_frame(self, frame: pd.DataFrame, path: str | Path) -> None:
+        """Refuse a frame whose time column is of another kind than in training."""
+        if self.time is None:
+            return
+        kind = "datetime" if pd.api.types.is_datetime64_any_dtype(frame[self.time]) else "numeric"
+        if kind != self.time_kind:
+            raise DataError(
+                f"{path}: column '{self.time}' holds {kind} values, but the model was trained on {self.time_kind} times"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for schema.json."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "schema.json") -> Preprocessor:
+        """Rebuild from schema.json content.
+
+        Raises:
+            RunError: another schema version, or missing or malformed fields.
+        """
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise RunError(f"{source}: schema_version is {version!r}; this rnnkit reads version {SCHEMA_VERSION}")
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise RunError(f"{source}: malformed schema: {exc}") from None
+
+    @classmethod
+    def load(cls, path: Path) -> Preprocessor:
+        """Read schema.json.
+
+        Raises:
+            RunError: missing or unreadable file.
+        """
+        try:
+            return cls.from_dict(json.loads(path.read_text(encoding="utf-8")), str(path))
+        except FileNotFoundError:
+            raise RunError(f"{path}: not found; the run folder is incomplete") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise RunError(f"{path}: not valid JSON ({exc}); the run folder is corrupt") from None
+
+    def _scaled(self, frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+        values = frame[columns].to_numpy(dtype=np.float64)
+        center = np.array([self.center[c] for c in columns])
+        spread = np.array([self.spread[c] for c in columns])
+        return ((values - center) / spread).astype(np.float32)
+
+
+def _safe(value: float) -> float:
+    # A constant column has no spread; dividing by 1 keeps it constant instead of NaN.
+    value = float(value)
+    return value if np.isfinite(value) and value > 1e-12 else 1.0
+
+
+def _train_first_differences(frame: pd.DataFrame, train_rows: np.ndarray, data, columns: list[str]) -> dict[str, np.ndarray]:
+    same_series = np.ones(len(frame), dtype=bool)
+    if data.id is not None:
+        same_series = frame[data.id].eq(frame[data.id].shift()).to_numpy(copy=True)
+    same_series[0] = False
+    # A difference counts only when both of its rows are training rows of the same series.
+    valid = same_series & train_rows & np.roll(train_rows, 1)
+    return {c: np.diff(frame[c].to_numpy(dtype=np.float64), prepend=np.nan)[valid] for c in columns}

@@ -1,0 +1,181 @@
+"""RecurrentModel: the corrected version of the textbook RNN subclass (see shared/seed-notes.md).
+
+What it fixes: the initial state is optional (zeros when absent); inputs must be 3-D
+``(batch, time, features)`` and of the declared width, or the call fails saying what was
+expected; every cell's state structure is handled (LSTM ``[h, c]``, GRU and SimpleRNN ``[h]``,
+doubled by bidirectional layers); the head reads the last step and emits ``(batch, horizon,
+targets)``; states are returned only on request, so ``fit`` sees a single-output model; the input
+width is declared and checked, not ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+
+CELL_LAYERS = {"simple": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
+STATE_NAMES = {"simple": ["h"], "lstm": ["h", "c"], "gru": ["h"]}
+
+
+@keras.saving.register_keras_serializable(package="rnnkit")
+class RecurrentModel(keras.Model):
+    """Stacked (optionally bidirectional) recurrent layers and a dense head.
+
+    Args:
+        input_features: width of the last input axis.
+        output_steps: steps predicted at once (the forecast horizon).
+        output_dim: values per step (targets).
+        cell: ``"simple"``, ``"lstm"`` or ``"gru"``.
+        units: units of each recurrent layer, first to last.
+        bidirectional: wrap each recurrent layer in ``Bidirectional`` (concatenated outputs).
+        dropout: dropout on the inputs of each recurrent layer.
+        recurrent_dropout: dropout on the recurrent state.
+        dense: hidden sizes of the head.
+        dense_activation: activation of the head's hidden layers.
+    """
+
+    def __init__(
+        self,
+        input_features: int,
+        output_steps: int = 1,
+        output_dim: int = 1,
+        cell: str = "lstm",
+        units: Sequence[int] = (64,),
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        dense: Sequence[int] = (),
+        dense_activation: str = "relu",
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        if cell not in CELL_LAYERS:
+            raise ValueError(f"cell must be one of {sorted(CELL_LAYERS)}. Received: cell={cell!r}")
+        units = [int(u) for u in units]
+        if not units:
+            raise ValueError("units must name at least one recurrent layer. Received: units=[]")
+
+        # Layers.
+        self.recurrent_layers = []
+        for index, size in enumerate(units):
+            layer = CELL_LAYERS[cell](
+                size,
+                return_sequences=index < len(units) - 1,
+                return_state=True,
+                dropout=dropout,
+                recurrent_dropout=recurrent_dropout,
+                name=f"{cell}_{index}",
+            )
+            if bidirectional:
+                layer = keras.layers.Bidirectional(layer, name=f"bidirectional_{index}")
+            self.recurrent_layers.append(layer)
+        self.head_layers = [
+            keras.layers.Dense(size, activation=dense_activation, name=f"dense_{index}") for index, size in enumerate(dense)
+        ]
+        self.output_layer = keras.layers.Dense(output_steps * output_dim, name="output")
+        self.reshape = keras.layers.Reshape((output_steps, output_dim), name="steps")
+
+        # Config: exactly the constructor arguments.
+        self.input_features = int(input_features)
+        self.output_steps = int(output_steps)
+        self.output_dim = int(output_dim)
+        self.cell = cell
+        self.units = units
+        self.bidirectional = bool(bidirectional)
+        self.dropout = float(dropout)
+        self.recurrent_dropout = float(recurrent_dropout)
+        self.dense = [int(d) for d in dense]
+        self.dense_activation = dense_activation
+
+    @property
+    def state_structure(self) -> list[list[str]]:
+        """Names of the state tensors each recurrent layer takes and returns, e.g. ``[["h", "c"]]``."""
+        names = STATE_NAMES[self.cell]
+        if self.bidirectional:
+            names = [f"forward_{n}" for n in names] + [f"backward_{n}" for n in names]
+        return [list(names) for _ in self.units]
+
+    def call(self, inputs, initial_state=None, training=None, return_state=False):
+        """Run the network.
+
+        Args:
+            inputs: ``(batch, time, input_features)`` floats.
+            initial_state: ``None`` (zeros) or one list per recurrent layer, shaped as
+                :attr:`state_structure`, each tensor ``(batch, units)``.
+            training: whether dropout is active.
+            return_state: also return the final states, in the structure of ``initial_state``.
+
+        Returns:
+            ``(batch, output_steps, output_dim)`` outputs, and the final states if requested.
+        """
+        self._check_inputs(inputs)
+        states_in = self._check_states(initial_state)
+        x = inputs
+        final_states = []
+        for layer, state in zip(self.recurrent_layers, states_in, strict=True):
+            result = layer(x, initial_state=state, training=training)
+            x, states = result[0], list(result[1:])
+            final_states.append(states)
+        for layer in self.head_layers:
+            x = layer(x)
+        outputs = self.reshape(self.output_layer(x))
+        return (outputs, final_states) if return_state else outputs
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            input_features=self.input_features,
+            output_steps=self.output_steps,
+            output_dim=self.output_dim,
+            cell=self.cell,
+            units=list(self.units),
+            bidirectional=self.bidirectional,
+            dropout=self.dropout,
+            recurrent_dropout=self.recurrent_dropout,
+            dense=list(self.dense),
+            dense_activation=self.dense_activation,
+        )
+        return config
+
+    def _check_inputs(self, inputs) -> None:
+        shape = tuple(inputs.shape)
+        expected = f"(batch, time, {self.input_features})"
+        if len(shape) != 3:
+            hint = " For one univariate series, add a last axis of size 1." if len(shape) == 2 else ""
+            raise ValueError(
+                f"RecurrentModel expects inputs of shape {expected}; received rank {len(shape)} shape {shape}.{hint}"
+            )
+        if shape[-1] is not None and shape[-1] != self.input_features:
+            raise ValueError(f"RecurrentModel expects inputs of shape {expected}; received {shape} with {shape[-1]} features")
+
+    def _check_states(self, initial_state) -> list:
+        if initial_state is None:
+            return [None] * len(self.recurrent_layers)
+        structure = self.state_structure
+        if not isinstance(initial_state, (list, tuple)) or len(initial_state) != len(structure):
+            raise ValueError(
+                f"initial_state must hold one entry per recurrent layer ({len(structure)}), each a list "
+                f"{structure[0]}. Received: {type(initial_state).__name__} of length "
+                f"{len(initial_state) if isinstance(initial_state, (list, tuple)) else 'n/a'}"
+            )
+        checked = []
+        for index, (state, names) in enumerate(zip(initial_state, structure, strict=True)):
+            if state is None:
+                checked.append(None)
+                continue
+            state = list(state) if isinstance(state, (list, tuple)) else [state]
+            if len(state) != len(names):
+                raise ValueError(
+                    f"initial_state[{index}] must be {len(names)} tensor(s) {names} for a "
+                    f"{'bidirectional ' if self.bidirectional else ''}{self.cell} layer. Received: {len(state)}"
+                )
+            for tensor, name in zip(state, names, strict=True):
+                width = tensor.shape[-1]
+                if len(tensor.shape) != 2 or (width is not None and width != self.units[index]):
+                    raise ValueError(
+                        f"initial_state[{index}] {name} must have shape (batch, {self.units[index]}). "
+                        f"Received: {tuple(tensor.shape)}"
+                    )
+            checked.append(state)
+        return checked

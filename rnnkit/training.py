@@ -1,0 +1,382 @@
+"""train, evaluate, predict and validate as library functions that return data.
+
+Nothing here prints or exits; the CLI does. TensorFlow is imported only by the functions that
+need it, so ``validate`` and config errors stay fast.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnnkit import __version__
+from rnnkit.config import Config, config_to_dict, dump_yaml, load_config
+from rnnkit.data.prepare import SeriesArrays, count_missing, prepare_eval_data, prepare_training_data, summarize
+from rnnkit.data.schema import Preprocessor
+from rnnkit.errors import ConfigError, DataError, DivergedError, Interrupted, RunError, Terminated
+from rnnkit.metrics import forecast_metrics, skill
+from rnnkit.runs import RunFolder, atomic_write
+
+EVAL_BATCH = 1024
+
+
+@dataclass
+class TrainResult:
+    """What ``train`` produced."""
+
+    run_dir: Path
+    epochs_run: int
+    best_epoch: int
+    monitor: str
+    best_value: float
+    metrics: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PredictResult:
+    """What ``predict`` wrote."""
+
+    output: Path
+    rows: int
+    series: int
+    input_rows: int
+
+
+def validate(config: Config) -> dict[str, Any]:
+    """Check config and data without TensorFlow; return the resolved config and a data summary.
+
+    Raises:
+        DataError: the data cannot be read or cut into training windows.
+    """
+    pre, arrays = prepare_training_data(config)
+    paths = [p for p in (config.data.path, config.data.val_path, config.data.test_path) if p]
+    missing = sum(count_missing(p, [*config.data.features, *config.data.targets]) for p in paths)
+    return {"config": config_to_dict(config), "data": summarize(pre, arrays, missing_cells=missing)}
+
+
+def train(config: Config, *, run_dir: str | Path | None = None, verbose: int = 0) -> TrainResult:
+    """Fit a model and write a complete run folder.
+
+    Data is read, checked and split before the run folder is created, so bad data leaves
+    nothing behind. Checkpoints are written atomically after every epoch; at the end the best
+    weights are restored and evaluated on the validation and test splits.
+
+    Args:
+        config: the validated config.
+        run_dir: exact run folder to create (must not exist or be empty); default
+            ``<output.dir>/<name>-<timestamp>``.
+        verbose: Keras progress display: 0 silent, 1 progress bar, 2 one line per epoch.
+
+    Returns:
+        The run folder, epochs run, best epoch and metrics.
+
+    Raises:
+        DataError, RunError, ResourceError: bad data, an existing run folder, I/O failure.
+        DivergedError: the loss became NaN or infinite (status ``diverged``).
+        Interrupted: SIGINT or SIGTERM (status ``interrupted``).
+    """
+    pre, arrays = prepare_training_data(config)
+    tf, keras = _import_tensorflow(config.seed)
+    from rnnkit.callbacks import RunRecorder
+    from rnnkit.data.pipeline import WindowCutter, num_batches, ordered_dataset, training_dataset
+    from rnnkit.models import build_model
+
+    warnings = list(arrays.warnings)
+    monitor = config.train.early_stopping.monitor
+    if monitor.startswith("val_") and len(arrays.origins["val"]) == 0:
+        warnings.append(f"no validation windows, so train.early_stopping.monitor falls back from {monitor} to loss")
+        monitor = "loss"
+
+    run = RunFolder.create(config.output.dir, config.name, run_dir)
+    resolved = config.model_copy(update={"versions": library_versions()})
+    atomic_write(run.config, dump_yaml(config_to_dict(resolved)))
+    run.write_json(run.schema, pre.to_dict())
+    run.write_status("running", epoch=0)
+
+    try:
+        model = build_model(
+            config.model,
+            input_features=len(pre.features),
+            output_steps=pre.horizon,
+            output_dim=len(pre.targets),
+            window=pre.window,
+        )
+        model.compile(optimizer=_optimizer(keras, config), loss=_loss(keras, config), metrics=["mae"], jit_compile=False)
+        cutter = WindowCutter(arrays.x, arrays.y, pre)
+        batch = config.train.batch_size
+        train_ds = training_dataset(
+            cutter, arrays.origins["train"], batch, seed=config.seed, shuffle=config.train.shuffle, epochs=config.train.epochs
+        )
+        val_ds = ordered_dataset(cutter, arrays.origins["val"], EVAL_BATCH) if len(arrays.origins["val"]) else None
+        recorder = RunRecorder(run, monitor, config.train.early_stopping.patience, config.train.early_stopping.min_delta)
+        model.fit(
+            train_ds,
+            epochs=config.train.epochs,
+            steps_per_epoch=num_batches(len(arrays.origins["train"]), batch),
+            validation_data=val_ds,
+            callbacks=[recorder],
+            shuffle=False,  # the dataset shuffles, seeded per epoch
+            verbose=verbose,
+        )
+    except (KeyboardInterrupt, Terminated) as exc:
+        code = 143 if isinstance(exc, Terminated) else 130
+        epoch = _completed_epochs(run)
+        run.write_status("interrupted", epoch=epoch, reason="SIGTERM" if code == 143 else "SIGINT")
+        raise Interrupted(
+            f"{run.root}: training interrupted after {epoch} complete epoch(s); checkpoints are in {run.checkpoints}", code
+        ) from None
+    except BaseException as exc:
+        run.write_status("failed", epoch=_completed_epochs(run), reason=f"{type(exc).__name__}: {exc}"[:500])
+        raise
+
+    if recorder.diverged_epoch is not None:
+        run.write_status("diverged", epoch=recorder.diverged_epoch, reason="loss became NaN or infinite")
+        raise DivergedError(
+            f"{run.root}: training diverged at epoch {recorder.diverged_epoch} (loss is not finite); "
+            f"best.keras from epoch {recorder.best_epoch} is untouched. Try a lower train.learning_rate or set train.clipnorm"
+        )
+
+    model.set_weights(recorder.best_weights)
+    metrics: dict[str, Any] = {"val": {}, "test": {}, "baseline": {"method": "persistence (last observed value)"}}
+    for split in ("val", "test"):
+        result = _split_metrics(model, tf, cutter, pre, arrays, split)
+        if result is not None:
+            metrics[split], metrics["baseline"][split] = result
+    metrics["best_epoch"] = recorder.best_epoch
+    metrics["monitor"] = {"name": monitor, "value": recorder.best_value}
+    run.write_json(run.metrics, metrics)
+    run.write_status("complete", epoch=recorder.epochs_done, best_epoch=recorder.best_epoch)
+    return TrainResult(run.root, recorder.epochs_done, recorder.best_epoch, monitor, recorder.best_value, metrics, warnings)
+
+
+def evaluate(run_path: str | Path, *, data: str | Path | None = None, split: str | None = None) -> dict[str, Any]:
+    """Evaluate the run's best checkpoint and record the result in metrics.json.
+
+    Args:
+        run_path: the run folder.
+        data: a new file with the training columns; every complete window in it is evaluated.
+        split: ``"val"`` or ``"test"`` of the run's own data (default: both). Not with ``data``.
+
+    Returns:
+        ``{name: {"model": {...}, "baseline": {...}}}`` for each evaluated split or file.
+
+    Raises:
+        ConfigError: ``split`` and ``data`` together, or an unknown split.
+        RunError: incomplete or corrupt run folder.
+        DataError: the data does not match the run's schema.
+    """
+    if split is not None and split not in ("val", "test"):
+        raise ConfigError(f"--split must be val or test. Received: {split!r}")
+    if split is not None and data is not None:
+        raise ConfigError("--split applies to the run's own data; with --data the whole file is evaluated")
+    run, config, pre = _open_run(run_path)
+    if data is not None:
+        arrays = prepare_eval_data(pre, data)
+        names = {"test": str(Path(data).resolve())}
+    else:
+        _, arrays = prepare_training_data(config, pre)
+        names = {s: s for s in ([split] if split else ["val", "test"])}
+    tf, _ = _import_tensorflow(config.seed)
+    from rnnkit.data.pipeline import WindowCutter
+    from rnnkit.models import load_model
+
+    model = load_model(run.best)
+    cutter = WindowCutter(arrays.x, arrays.y, pre)
+    results: dict[str, Any] = {}
+    for source, name in names.items():
+        outcome = _split_metrics(model, tf, cutter, pre, arrays, source)
+        if outcome is None:
+            raise DataError(f"{config.data.path}: the {source} split has no complete window to evaluate")
+        results[name] = {"model": outcome[0], "baseline": outcome[1]}
+    if data is not None:
+        run.update_metrics({"files": {name: value for name, value in results.items()}})
+    else:
+        run.update_metrics(
+            {
+                **{name: value["model"] for name, value in results.items()},
+                "baseline": {n: v["baseline"] for n, v in results.items()},
+            }
+        )
+    return results
+
+
+def predict(
+    run_path: str | Path,
+    input_path: str | Path,
+    output_path: str | Path,
+    *,
+    chunk_rows: int = 200_000,
+    batch_size: int = EVAL_BATCH,
+    last_only: bool = False,
+    overwrite: bool = False,
+) -> PredictResult:
+    """Forecast from every complete window of a CSV or Parquet file, streaming in chunks.
+
+    The input is checked against schema.json before the model is loaded. Each series keeps only
+    its last ``window - 1`` rows between chunks, so memory is bounded by the chunk size. The output
+    has the series id, the time of each forecast origin, and ``<target>_h<k>`` for every target and
+    step in original units; it appears at ``output_path`` only once complete.
+
+    Args:
+        run_path: the run folder.
+        input_path: rows in the training layout (id, time, features; targets under detrending).
+        output_path: ``.csv`` or ``.parquet`` file to write.
+        chunk_rows: rows read per chunk.
+        batch_size: windows per model call.
+        last_only: only the forecast from the last window of each series (the future).
+        overwrite: replace an existing output file.
+
+    Raises:
+        ConfigError: the output exists (without ``overwrite``) or has an unknown format.
+        DataError: the input does not match the schema, or a series is out of time order.
+        RunError: incomplete or corrupt run folder.
+    """
+    from rnnkit.data.predict_stream import ForecastStream, OutputWriter
+
+    run, config, pre = _open_run(run_path)
+    output_path = Path(output_path)
+    writer = OutputWriter(output_path, overwrite=overwrite)
+    stream = ForecastStream(pre, input_path, chunk_rows=chunk_rows)
+    stream.check_input()  # columns and dtypes, before the model is loaded
+    tf, _ = _import_tensorflow(config.seed)
+    from rnnkit.data.pipeline import WindowCutter
+    from rnnkit.models import load_model
+
+    model = load_model(run.best)
+    infer = _inference_function(tf, model, pre)
+    writer.columns = stream.output_columns()
+    rows = 0
+    with writer:
+        for block in stream.blocks(last_only=last_only):
+            predictions = _forecast(infer, WindowCutter(block.x, block.y, pre), block.origins, batch_size)
+            frame = stream.output_frame(block, pre.to_original(predictions, block.last_raw))
+            writer.write(frame)
+            rows += len(frame)
+    return PredictResult(output_path, rows, stream.series_seen, stream.rows_read)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def library_versions() -> dict[str, str]:
+    """Versions recorded in config.yaml so a run can be reproduced months later."""
+    import keras
+    import pandas
+    import tensorflow as tf
+
+    return {
+        "rnnkit": __version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "pandas": pandas.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def _import_tensorflow(seed: int):
+    tf = _quiet_tensorflow_import()
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    # Same config and seed, same numbers on CPU.
+    tf.config.experimental.enable_op_determinism()
+    return tf, keras
+
+
+def _quiet_tensorflow_import():
+    """Import TensorFlow; when TF_CPP_MIN_LOG_LEVEL asks for quiet (the CLI sets 2 unless --debug),
+    also hide the lines its C++ runtime writes to stderr before logging is configured."""
+    import sys
+
+    if "tensorflow" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") < "2":
+        import tensorflow as tf
+
+        return tf
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        import tensorflow as tf
+
+        (tf.constant([[1.0]]) @ tf.constant([[1.0]])).numpy()  # the first op logs too
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+    return tf
+
+
+_OPTIMIZERS = {
+    "adam": lambda keras, **kw: keras.optimizers.Adam(**kw),
+    "adamw": lambda keras, **kw: keras.optimizers.AdamW(**kw),
+    "sgd": lambda keras, **kw: keras.optimizers.SGD(momentum=0.9, **kw),
+    "rmsprop": lambda keras, **kw: keras.optimizers.RMSprop(**kw),
+}
+_LOSSES = {"mse": "mean_squared_error", "mae": "mean_absolute_error", "huber": "huber"}
+_TASK_LOSS = {"forecast": "mse"}
+
+
+def _optimizer(keras, config: Config):
+    kwargs: dict[str, Any] = {"learning_rate": config.train.learning_rate}
+    if config.train.clipnorm is not None:
+        kwargs["clipnorm"] = config.train.clipnorm
+    return _OPTIMIZERS[config.train.optimizer](keras, **kwargs)
+
+
+def _loss(keras, config: Config):
+    name = _TASK_LOSS[config.task] if config.train.loss == "auto" else config.train.loss
+    return keras.losses.Huber() if name == "huber" else _LOSSES[name]
+
+
+def _open_run(run_path: str | Path) -> tuple[RunFolder, Config, Preprocessor]:
+    run = RunFolder.open(run_path)
+    try:
+        config = load_config(run.config)
+    except ConfigError as exc:
+        raise RunError(f"{run.config}: the run's config is not valid for this rnnkit: {exc}") from None
+    pre = Preprocessor.load(run.schema)
+    if not run.best.is_file():
+        state = run.read_status().get("state", "unknown")
+        raise RunError(f"{run.root}: no best checkpoint (checkpoints/best.keras); the run's status is '{state}'")
+    return run, config, pre
+
+
+def _inference_function(tf, model, pre: Preprocessor):
+    spec = tf.TensorSpec((None, pre.window, len(pre.features)), tf.float32)
+    return tf.function(lambda x: model(x, training=False), input_signature=[spec])
+
+
+def _forecast(infer, cutter, origins: np.ndarray, batch_size: int) -> np.ndarray:
+    """Model outputs ``(windows, horizon, targets)`` for the windows ending at ``origins``."""
+    from rnnkit.data.pipeline import ordered_dataset
+
+    return np.concatenate([infer(x).numpy() for x in ordered_dataset(cutter, origins, batch_size, with_targets=False)])
+
+
+def _split_metrics(model, tf, cutter, pre: Preprocessor, arrays: SeriesArrays, split: str) -> tuple[dict, dict] | None:
+    origins = arrays.origins.get(split)
+    if origins is None or len(origins) == 0:
+        return None
+    predictions = _forecast(_inference_function(tf, model, pre), cutter, origins, EVAL_BATCH)
+    last = arrays.y_raw[origins]
+    forecast = pre.to_original(predictions, last)
+    truth = arrays.y_raw[origins[:, None] + np.arange(1, pre.horizon + 1)]
+    persistence = np.repeat(last[:, None, :], pre.horizon, axis=1)
+    model_metrics = forecast_metrics(truth, forecast, pre.targets, pre.naive_mae)
+    baseline = forecast_metrics(truth, persistence, pre.targets, pre.naive_mae)
+    model_metrics.update(skill(model_metrics, baseline))
+    return model_metrics, baseline
+
+
+def _completed_epochs(run: RunFolder) -> int:
+    try:
+        with run.history.open(encoding="utf-8") as handle:
+            return max(0, sum(1 for _ in handle) - 1)
+    except FileNotFoundError:
+        return 0

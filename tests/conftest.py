@@ -1,0 +1,89 @@
+"""Shared fixtures: tiny seeded data sets and configs, and one trained run reused by many tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def make_series(n_series: int = 3, length: int = 60, seed: int = 0, trend: float = 0.0, start: str = "2024-01-01") -> pd.DataFrame:
+    """Long-layout frame: id, date, y (seasonal + trend + noise), x (exogenous)."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for index in range(n_series):
+        t = np.arange(length)
+        x = np.sin(t / 3.0 + index) + rng.normal(0, 0.1, length)
+        y = 10 * (index + 1) + 3 * np.sin(2 * np.pi * t / 7) + trend * t + np.roll(x, 1) + rng.normal(0, 0.2, length)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "id": f"s{index}",
+                    "date": pd.date_range(start, periods=length, freq="D").strftime("%Y-%m-%d"),
+                    "y": y.round(4),
+                    "x": x.round(4),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def write_config(folder: Path, data_path: Path | str, name: str = "cfg.yaml", **sections) -> Path:
+    """Write a tiny, fast config; keyword sections (data=..., model=..., train=...) are merged in."""
+    config = {
+        "name": "tiny",
+        "seed": 7,
+        "task": "forecast",
+        "data": {
+            "path": str(data_path),
+            "id": "id",
+            "time": "date",
+            "features": ["y", "x"],
+            "target": "y",
+            "window": 8,
+            "horizon": 2,
+            "split": {"val": 0.2, "test": 0.2},
+        },
+        "model": {"cell": "gru", "units": [8]},
+        "train": {"epochs": 2, "batch_size": 32, "learning_rate": 0.01, "early_stopping": {"patience": 3}},
+        "output": {"dir": str(folder / "runs")},
+    }
+    for section, values in sections.items():
+        if isinstance(values, dict) and isinstance(config.get(section), dict):
+            config[section] = {**config[section], **values}
+        else:
+            config[section] = values
+    path = folder / name
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def series_csv(tmp_path: Path) -> Path:
+    path = tmp_path / "series.csv"
+    make_series().to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def tiny_config(tmp_path: Path, series_csv: Path) -> Path:
+    return write_config(tmp_path, series_csv)
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory) -> Path:
+    """One run trained through the library, shared by evaluate / predict tests (read-only use)."""
+    from rnnkit.config import load_config
+    from rnnkit.training import train
+
+    folder = tmp_path_factory.mktemp("trained")
+    data = folder / "series.csv"
+    make_series(n_series=3, length=60).to_csv(data, index=False)
+    config = load_config(write_config(folder, data, model={"cell": "lstm", "units": [8], "dense": [4]}))
+    return train(config, run_dir=folder / "run").run_dir

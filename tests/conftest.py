@@ -13,7 +13,9 @@ import yaml
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def make_series(n_series: int = 3, length: int = 60, seed: int = 0, trend: float = 0.0, start: str = "2024-01-01") -> pd.DataFrame:
+def make_series(
+    n_series: int = 3, length: int = 60, seed: int = 0, trend: float = 0.0, start: str = "2024-01-01"
+) -> pd.DataFrame:
     """Long-layout frame: id, date, y (seasonal + trend + noise), x (exogenous)."""
     rng = np.random.default_rng(seed)
     frames = []

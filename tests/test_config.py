@@ -57,7 +57,10 @@ def test_defaults_are_filled_and_paths_resolved_against_config_folder(tmp_path):
         ("- a\n- b\n", "top level must be a mapping"),
         (BASE + "modle: {}\n", "unknown key 'modle'; did you mean 'model'?"),
         (BASE + "model:\n  unit: 4\n", "did you mean 'model.units'?"),
-        (BASE + "model:\n  cell: lstn\n", "model.cell must be one of 'simple', 'lstm' or 'gru'. Received: cell='lstn' (did you mean 'lstm'?)"),
+        (
+            BASE + "model:\n  cell: lstn\n",
+            "model.cell must be one of 'simple', 'lstm' or 'gru'. Received: cell='lstn' (did you mean 'lstm'?)",
+        ),
         (BASE + "train:\n  epochs: '5'\n", "train.epochs must be a whole number. Received: epochs='5' (str)"),
         (BASE + "train:\n  epochs: true\n", "train.epochs must be a whole number. Received: epochs=True (bool)"),
         (BASE + "train:\n  epochs: 0\n", "train.epochs must be at least 1. Received: epochs=0"),
@@ -82,7 +85,9 @@ def test_config_errors_are_one_line_naming_the_key(tmp_path, text, expected):
 
 
 def test_set_overrides_parse_yaml_and_win_over_the_file(tmp_path):
-    config = load_config(write(tmp_path, BASE), ["model.units=[16, 8]", "train.epochs=3", "data.scale=minmax", "train.clipnorm=1e0"])
+    config = load_config(
+        write(tmp_path, BASE), ["model.units=[16, 8]", "train.epochs=3", "data.scale=minmax", "train.clipnorm=1e0"]
+    )
     assert config.model.layer_units == [16, 8]
     assert config.train.epochs == 3 and config.data.scale == "minmax" and config.train.clipnorm == 1.0
 

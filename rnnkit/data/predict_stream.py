@@ -96,7 +96,7 @@ class ForecastStream:
                     origins = np.arange(max(pre.window - 1, carried), len(rows), dtype=np.int64)
                     if len(origins):
                         segments.append((key, rows, origins, base))
-                tails[key] = rows.iloc[len(rows) - keep :] if keep else rows.iloc[0:0]
+                tails[key] = rows.iloc[max(0, len(rows) - keep) :]
             offset += size
             self.rows_read += size
             if segments:

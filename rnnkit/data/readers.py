@@ -122,7 +122,8 @@ def require_columns(path: str | Path, available: Sequence[str], wanted: Sequence
         raise DataError(f"{path}: column '{duplicates[0]}' appears more than once in the header")
     for column in wanted:
         if column not in available:
-            close = difflib.get_close_matches(column, list(available), n=1, cutoff=0.6)
+            folded = [c for c in available if str(c).lower() == column.lower()]
+            close = folded or difflib.get_close_matches(column, [str(c) for c in available], n=1, cutoff=0.5)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             shown = ", ".join(list(available)[:12]) + (", ..." if len(available) > 12 else "")
             hint += _delimiter_hint(available)

@@ -1,0 +1,250 @@
+"""End to end through the command line: train, evaluate, predict, validate, and their errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from click.testing import CliRunner
+from conftest import make_series, write_config
+
+from rnnkit.cli import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+
+def run_cli(*args: str):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def one_line_error(result, code: int, *fragments: str) -> str:
+    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("rnnkit: error: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+    return lines[0]
+
+
+def test_train_writes_a_complete_run_folder(tmp_path, tiny_config):
+    result = run_cli("train", tiny_config, "--run-dir", tmp_path / "run", "--set", "train.epochs=3")
+    assert result.exit_code == 0, result.stderr
+    run = tmp_path / "run"
+    for name in (
+        "config.yaml",
+        "schema.json",
+        "history.csv",
+        "metrics.json",
+        "status.json",
+        "checkpoints/best.keras",
+        "checkpoints/last.keras",
+    ):
+        assert (run / name).is_file(), name
+    assert not list(run.rglob("*.tmp-*"))
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["seed"] == 7 and config["train"]["epochs"] == 3 and config["train"]["optimizer"] == "adam"
+    assert set(config["versions"]) >= {"rnnkit", "tensorflow", "keras", "pandas"}
+    assert Path(config["data"]["path"]).is_absolute()
+    schema = json.loads((run / "schema.json").read_text())
+    assert schema["features"] == ["y", "x"] and schema["window"] == 8 and set(schema["center"]) == {"y", "x"}
+    status = json.loads((run / "status.json").read_text())
+    assert status["state"] == "complete" and status["epoch"] == 3
+    history = pd.read_csv(run / "history.csv")
+    assert list(history["epoch"]) == [1, 2, 3] and {"loss", "val_loss", "mae", "val_mae"} <= set(history.columns)
+    metrics = json.loads((run / "metrics.json").read_text())
+    for split in ("val", "test"):
+        assert {"mae", "rmse", "smape", "mase", "rel_mae", "per_step"} <= set(metrics[split])
+        assert len(metrics[split]["per_step"]["mae"]) == 2
+        assert {"mae", "rmse"} <= set(metrics["baseline"][split])
+    assert metrics["best_epoch"] == int(history["val_loss"].idxmin()) + 1
+    assert f"run: {run}" in result.stdout and "naive MAE" in result.stdout
+
+
+def test_same_config_and_seed_give_the_same_metrics(tmp_path, tiny_config):
+    first = run_cli("train", tiny_config, "--run-dir", tmp_path / "a", "-q")
+    second = run_cli("train", tiny_config, "--run-dir", tmp_path / "b", "-q")
+    assert first.exit_code == second.exit_code == 0
+    assert first.stdout.strip() == str(tmp_path / "a")
+    a = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    b = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert a["test"] == b["test"] and a["val"] == b["val"]
+    history_a, history_b = (pd.read_csv(tmp_path / r / "history.csv").drop(columns="seconds") for r in "ab")
+    pd.testing.assert_frame_equal(history_a, history_b)
+
+
+def test_training_ends_on_the_best_epoch_and_best_keras_holds_it(tmp_path, series_csv):
+    config = write_config(tmp_path, series_csv, train={"epochs": 6, "learning_rate": 0.05, "early_stopping": {"patience": 1}})
+    assert run_cli("train", config, "--run-dir", tmp_path / "run", "-q").exit_code == 0
+    history = pd.read_csv(tmp_path / "run" / "history.csv")
+    trained = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert trained["best_epoch"] == int(history["val_loss"].idxmin()) + 1
+    # Metrics computed at the end of training (restored weights) equal those of best.keras.
+    assert run_cli("evaluate", tmp_path / "run").exit_code == 0
+    evaluated = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert evaluated["test"]["mae"] == pytest.approx(trained["test"]["mae"], rel=1e-6)
+    assert evaluated["val"]["mae"] == pytest.approx(trained["val"]["mae"], rel=1e-6)
+
+
+def test_evaluate_prints_a_table_and_records_splits_and_files(tmp_path, trained_run):
+    run = tmp_path / "run"
+    _copy_run(trained_run, run)
+    result = run_cli("evaluate", run, "--split", "test")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[0].split()[:4] == ["split", "windows", "MAE", "RMSE"]
+    assert "test MAE by step:" in result.stdout
+    other = tmp_path / "other.csv"
+    make_series(n_series=2, length=30, seed=9).to_csv(other, index=False)
+    result = run_cli("evaluate", run, "--data", other)
+    assert result.exit_code == 0, result.stderr
+    metrics = json.loads((run / "metrics.json").read_text())
+    entry = metrics["files"][str(other.resolve())]
+    assert entry["model"]["windows"] == 2 * (30 - 8 - 2 + 1)
+    assert entry["baseline"]["mae"] > 0
+    one_line_error(run_cli("evaluate", run, "--data", other, "--split", "val"), 2, "--split applies to the run's own data")
+
+
+def test_predict_streams_the_same_rows_as_one_chunk(tmp_path, trained_run):
+    data = tmp_path / "new.csv"
+    make_series(n_series=3, length=25, seed=3).to_csv(data, index=False)
+    whole, chunked = tmp_path / "whole.csv", tmp_path / "chunked.parquet"
+    assert run_cli("predict", trained_run, "--input", data, "--output", whole).exit_code == 0
+    result = run_cli("predict", trained_run, "--input", data, "--output", chunked, "--chunk-rows", 7, "--batch-size", 5)
+    assert result.exit_code == 0, result.stderr
+    a, b = pd.read_csv(whole), pd.read_parquet(chunked)
+    assert list(a.columns) == ["id", "date", "y_h1", "y_h2"]
+    assert len(a) == 3 * (25 - 8 + 1)
+    assert list(a["id"]) == list(b["id"])
+    assert list(pd.to_datetime(a["date"])) == list(pd.to_datetime(b["date"]))
+    np.testing.assert_allclose(a[["y_h1", "y_h2"]], b[["y_h1", "y_h2"]], rtol=1e-5)
+    # The first origin of each series is its 8th row (a full window of 8 inputs).
+    assert a.groupby("id")["date"].first().tolist() == ["2024-01-08"] * 3
+    last = tmp_path / "last.csv"
+    assert run_cli("predict", trained_run, "--input", data, "--output", last, "--last").exit_code == 0
+    tail = pd.read_csv(last)
+    assert len(tail) == 3
+    np.testing.assert_allclose(tail[["y_h1", "y_h2"]], a.groupby("id").tail(1)[["y_h1", "y_h2"]], rtol=1e-5)
+
+
+def test_predict_matches_evaluate_forecasts(tmp_path, trained_run):
+    """A forecast from predict equals the one evaluate scores, for the same window."""
+    from rnnkit.data.pipeline import WindowCutter
+    from rnnkit.data.prepare import prepare_eval_data
+    from rnnkit.data.schema import Preprocessor
+    from rnnkit.models import load_model
+
+    data = tmp_path / "new.csv"
+    make_series(n_series=1, length=20, seed=4).to_csv(data, index=False)
+    out = tmp_path / "out.csv"
+    assert run_cli("predict", trained_run, "--input", data, "--output", out).exit_code == 0
+    pre = Preprocessor.load(trained_run / "schema.json")
+    arrays = prepare_eval_data(pre, data)
+    model = load_model(trained_run / "checkpoints" / "best.keras")
+    origins = arrays.origins["test"]
+    cutter = WindowCutter(arrays.x, arrays.y, pre)
+    expected = pre.to_original(model(cutter.inputs(origins)).numpy(), arrays.y_raw[origins])
+    np.testing.assert_allclose(pd.read_csv(out)[["y_h1", "y_h2"]].to_numpy()[: len(origins)], expected[:, :, 0], rtol=1e-5)
+
+
+def test_predict_checks_input_before_writing(tmp_path, trained_run):
+    bad = tmp_path / "bad.csv"
+    make_series(n_series=1, length=20).drop(columns=["x"]).to_csv(bad, index=False)
+    out = tmp_path / "out.csv"
+    one_line_error(run_cli("predict", trained_run, "--input", bad, "--output", out), 3, str(bad), "column 'x' not found")
+    assert not out.exists()
+    text = make_series(n_series=1, length=20).astype({"x": object})
+    text.loc[15, "x"] = "n/a?"
+    text.to_csv(bad, index=False)
+    one_line_error(run_cli("predict", trained_run, "--input", bad, "--output", out), 3, "line 17, column 'x'")
+    assert not out.exists() and not list(tmp_path.glob(".out.tmp*"))
+    out.write_text("keep me")
+    good = tmp_path / "good.csv"
+    make_series(n_series=1, length=20).to_csv(good, index=False)
+    one_line_error(run_cli("predict", trained_run, "--input", good, "--output", out), 2, "already exists", "--overwrite")
+    assert out.read_text() == "keep me"
+    assert run_cli("predict", trained_run, "--input", good, "--output", out, "--overwrite").exit_code == 0
+    one_line_error(
+        run_cli("predict", tmp_path / "nope", "--input", good, "--output", tmp_path / "o.csv"), 4, "run folder not found"
+    )
+    unsorted = make_series(n_series=1, length=20).iloc[::-1]
+    unsorted.to_csv(bad, index=False)
+    one_line_error(run_cli("predict", trained_run, "--input", bad, "--output", tmp_path / "u.csv"), 3, "sort by id and time")
+
+
+def test_invalid_config_or_data_creates_no_run_folder(tmp_path, series_csv):
+    config = write_config(tmp_path, series_csv, model={"cell": "lstn"})
+    one_line_error(run_cli("train", config), 2, "model.cell must be one of")
+    config = write_config(tmp_path, tmp_path / "missing.csv")
+    one_line_error(run_cli("train", config), 3, "missing.csv: data file not found")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_an_existing_run_folder_is_never_overwritten(tmp_path, tiny_config):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "precious.txt").write_text("x")
+    one_line_error(run_cli("train", tiny_config, "--run-dir", run), 4, "already exists", "--resume")
+    assert [p.name for p in run.iterdir()] == ["precious.txt"]
+
+
+def test_default_run_folders_get_unique_names(tmp_path, tiny_config):
+    for _ in range(2):
+        assert run_cli("train", tiny_config, "-q", "--set", "train.epochs=1").exit_code == 0
+    runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert len(runs) == 2 and all(name.startswith("tiny-") for name in runs)
+
+
+def test_validate_prints_the_resolved_config_and_a_data_summary(tiny_config):
+    result = run_cli("validate", tiny_config, "--set", "data.window=5")
+    assert result.exit_code == 0, result.stderr
+    report = yaml.safe_load(result.stdout)
+    assert report["config"]["data"]["window"] == 5 and report["config"]["model"]["dropout"] == 0.0
+    data = report["data"]
+    assert data["series"] == 3 and data["rows"] == {"train": 108, "val": 36, "test": 36}
+    assert data["windows"]["train"] == 3 * (36 - 5 - 2 + 1)
+    assert data["features"] == ["y", "x"] and data["missing_values"] == 0
+    schema = json.loads(run_cli("validate", "--schema").stdout)
+    assert "data" in schema["properties"]
+
+
+def test_subprocess_errors_are_one_line_without_traceback_unless_debug(tmp_path, series_csv):
+    config = write_config(tmp_path, series_csv, train={"epochs": "many"})
+    command = [sys.executable, "-m", "rnnkit", "train", str(config)]
+    plain = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert plain.returncode == 2
+    assert plain.stderr.strip().splitlines() == [
+        f"rnnkit: error: {config}: train.epochs must be a whole number. Received: epochs='many' (str)"
+    ]
+    debug = subprocess.run([sys.executable, "-m", "rnnkit", "--debug", *command[3:]], capture_output=True, text=True, timeout=120)
+    assert debug.returncode == 2 and "Traceback" in debug.stderr
+
+
+def test_help_does_not_import_tensorflow():
+    code = (
+        "import sys\nfrom rnnkit.cli import cli\n"
+        "try:\n    cli(['--help'])\nexcept SystemExit:\n    pass\nprint('tensorflow' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip().endswith("False")
+
+
+def test_quickstart_beats_persistence(tmp_path):
+    """The bundled example shows clear skill over the naive baseline (shortened run)."""
+    result = run_cli("train", ROOT / "configs" / "quickstart.yaml", "--run-dir", tmp_path / "q", "-q", "--set", "train.epochs=12")
+    assert result.exit_code == 0, result.stderr
+    metrics = json.loads((tmp_path / "q" / "metrics.json").read_text())
+    assert metrics["test"]["rel_mae"] < 0.6
+    assert metrics["test"]["mae"] < metrics["baseline"]["test"]["mae"]
+
+
+def _copy_run(source: Path, target: Path) -> None:
+    import shutil
+
+    shutil.copytree(source, target)

@@ -1,0 +1,196 @@
+"""Data preparation: splits, leakage, window boundaries, cleaning errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import make_series, write_config
+
+from rnnkit.config import load_config
+from rnnkit.data.prepare import prepare_eval_data, prepare_training_data
+from rnnkit.errors import DataError
+
+
+def prepared(tmp_path: Path, frame: pd.DataFrame, **sections):
+    path = tmp_path / "d.csv"
+    frame.to_csv(path, index=False)
+    return prepare_training_data(load_config(write_config(tmp_path, path, **sections)))
+
+
+def test_validation_and_test_rows_never_reach_the_scaler(tmp_path):
+    frame = make_series(n_series=2, length=50)
+    poisoned = frame.copy()
+    # Make every held-out row enormous: if any reached the scaler, its mean would explode.
+    position = poisoned.groupby("id").cumcount()
+    poisoned.loc[position >= 30, ["y", "x"]] = 1e9
+    pre_clean, _ = prepared(tmp_path, frame)
+    pre_poisoned, arrays = prepared(tmp_path, poisoned)
+    assert pre_poisoned.center == pytest.approx(pre_clean.center)
+    assert pre_poisoned.spread == pytest.approx(pre_clean.spread)
+    train_rows = frame[position < 30]
+    assert pre_poisoned.center["y"] == pytest.approx(train_rows["y"].mean())
+    assert (arrays.row_split[position.to_numpy() >= 30] > 0).all()
+
+
+def test_splits_are_chronological_per_series(tmp_path):
+    _, arrays = prepared(tmp_path, make_series(n_series=3, length=50))
+    for start, end in zip(arrays.starts, arrays.ends):
+        codes = arrays.row_split[start:end]
+        assert list(codes) == sorted(codes)
+        assert (codes == 0).sum() == 30 and (codes == 1).sum() == 10 and (codes == 2).sum() == 10
+
+
+def test_no_window_crosses_a_series_boundary(tmp_path):
+    pre, arrays = prepared(tmp_path, make_series(n_series=4, length=40), data={"stride": 1})
+    ids = np.repeat(np.arange(len(arrays.series)), arrays.ends - arrays.starts)
+    for split, origins in arrays.origins.items():
+        assert len(origins), split
+        first = ids[origins - pre.window + 1]
+        last = ids[origins + pre.horizon]
+        assert (first == last).all(), split
+
+
+def test_held_out_windows_take_targets_only_from_their_split(tmp_path):
+    pre, arrays = prepared(tmp_path, make_series(n_series=2, length=50))
+    for split, code in (("val", 1), ("test", 2)):
+        origins = arrays.origins[split]
+        targets = origins[:, None] + np.arange(1, pre.horizon + 1)
+        assert (arrays.row_split[targets] == code).all()
+    # The first test window reads inputs from before the split point (validation rows).
+    first = arrays.origins["test"][0]
+    assert arrays.row_split[first - pre.window + 1] < 2
+    # Every target row of the test part is covered by some window.
+    test_rows = np.flatnonzero(arrays.row_split == 2)
+    covered = np.unique(arrays.origins["test"][:, None] + np.arange(1, pre.horizon + 1))
+    assert set(test_rows) == set(covered)
+
+
+def test_training_windows_use_training_rows_only(tmp_path):
+    pre, arrays = prepared(tmp_path, make_series(n_series=2, length=50))
+    origins = arrays.origins["train"]
+    rows = origins[:, None] + np.arange(-pre.window + 1, pre.horizon + 1)
+    assert (arrays.row_split[rows] == 0).all()
+
+
+def test_stride_thins_training_windows_only(tmp_path):
+    _, dense = prepared(tmp_path, make_series(n_series=1, length=60))
+    _, strided = prepared(tmp_path, make_series(n_series=1, length=60), data={"stride": 3})
+    assert len(strided.origins["train"]) == -(-len(dense.origins["train"]) // 3)
+    assert len(strided.origins["test"]) == len(dense.origins["test"])
+
+
+def test_explicit_val_and_test_files_continue_each_series(tmp_path):
+    frame = make_series(n_series=2, length=60)
+    position = frame.groupby("id").cumcount()
+    frame[position < 40].to_csv(tmp_path / "train.csv", index=False)
+    frame[(position >= 40) & (position < 50)].to_csv(tmp_path / "val.csv", index=False)
+    frame[position >= 50].to_csv(tmp_path / "test.csv", index=False)
+    config = load_config(
+        write_config(
+            tmp_path,
+            tmp_path / "train.csv",
+            data={"val_path": str(tmp_path / "val.csv"), "test_path": str(tmp_path / "test.csv")},
+        )
+    )
+    pre, arrays = prepare_training_data(config)
+    assert [(arrays.row_split == c).sum() for c in range(3)] == [80, 20, 20]
+    assert pre.center["y"] == pytest.approx(frame[position < 40]["y"].mean())
+    # Test windows may read inputs from the validation file of the same series.
+    assert len(arrays.origins["test"]) == 2 * (10 - pre.horizon + 1)
+
+
+def test_unsorted_rows_are_ordered_by_series_and_time(tmp_path):
+    frame = make_series(n_series=2, length=40)
+    _, ordered = prepared(tmp_path, frame)
+    _, shuffled = prepared(tmp_path, frame.sample(frac=1.0, random_state=1))
+    np.testing.assert_array_equal(ordered.x, shuffled.x)
+
+
+def test_missing_policies(tmp_path):
+    frame = make_series(n_series=1, length=40)
+    frame.loc[5, "x"] = np.nan
+    with pytest.raises(DataError, match=r"d\.csv: line 7, column 'x': missing value; set data.missing"):
+        prepared(tmp_path, frame)
+    _, dropped = prepared(tmp_path, frame, data={"missing": "drop"})
+    assert len(dropped.x) == 39
+    _, filled = prepared(tmp_path, frame, data={"missing": "ffill"})
+    assert len(filled.x) == 40
+    np.testing.assert_allclose(filled.x[5, 1], filled.x[4, 1])
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda f: f.assign(y=f["y"].astype(object).where(f.index != 3, "abc")), r"line 5, column 'y': 'abc' is not a number"),
+        (lambda f: f.assign(x=f["x"].where(f.index != 2, np.inf)), r"line 4, column 'x': inf is not a finite number"),
+        (lambda f: pd.concat([f, f.iloc[[4]]]), r"series 's0', column 'date': time 2024-01-05 00:00:00 appears more than once"),
+        (
+            lambda f: f.assign(date=f["date"].where(f.index != 6, "soon")),
+            r"line 8, column 'date': 'soon' is neither a number nor a date",
+        ),
+        (lambda f: f.drop(columns=["x"]), r"column 'x' not found"),
+        (lambda f: f.rename(columns={"y": "why"}), r"column 'y' not found; did you mean 'why'\?"),
+        (lambda f: f.iloc[:0], r"no data rows \(header only\)"),
+        (lambda f: f.iloc[:12], r"no training windows: each series needs at least data.window \+ data.horizon = 10"),
+    ],
+)
+def test_bad_data_is_named_by_file_line_and_column(tmp_path, mutate, message):
+    with pytest.raises(DataError, match=message) as info:
+        prepared(tmp_path, mutate(make_series(n_series=1, length=40)))
+    assert "d.csv" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "name", "message"),
+    [
+        (b"", "d.csv", "file is empty"),
+        (b"id;date;y;x\ns0;2024-01-01;1;2\n", "d.csv", "header looks semicolon-separated"),
+        (b"\x80\x04\x95\x00", "d.csv", "looks like a Python pickle"),
+        (b"abcd", "d.parquet", "not a Parquet file"),
+        (b"x", "d.pkl", "unsupported input format '.pkl'"),
+        (b"id,date,y,x\n\xff\xfe,1,2,3\n", "d.csv", "not UTF-8"),
+    ],
+)
+def test_unreadable_files(tmp_path, content, name, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=message):
+        prepare_training_data(load_config(write_config(tmp_path, path)))
+
+
+def test_urls_and_directories_are_refused(tmp_path):
+    with pytest.raises(DataError, match="URLs are not read"):
+        prepare_training_data(load_config(write_config(tmp_path, "https://example.com/d.csv")))
+    (tmp_path / "dir.csv").mkdir()
+    with pytest.raises(DataError, match="is a directory"):
+        prepare_training_data(load_config(write_config(tmp_path, tmp_path / "dir.csv")))
+
+
+def test_parquet_input_matches_csv(tmp_path):
+    frame = make_series(n_series=2, length=40)
+    _, from_csv = prepared(tmp_path, frame)
+    frame.to_parquet(tmp_path / "d.parquet", index=False)
+    _, from_parquet = prepare_training_data(load_config(write_config(tmp_path, tmp_path / "d.parquet")))
+    np.testing.assert_allclose(from_csv.x, from_parquet.x)
+
+
+def test_detrend_scales_targets_by_training_differences(tmp_path):
+    frame = make_series(n_series=1, length=60, trend=1.0)
+    pre, _ = prepared(tmp_path, frame, data={"detrend": "last_value"})
+    train = frame["y"].iloc[:36].to_numpy()
+    assert pre.center["y"] == 0.0
+    assert pre.spread["y"] == pytest.approx(np.diff(train).std())
+    assert pre.detrended_features == [True, False]
+
+
+def test_eval_data_uses_the_fitted_preprocessor(tmp_path):
+    pre, _ = prepared(tmp_path, make_series(n_series=2, length=40))
+    other = tmp_path / "other.csv"
+    make_series(n_series=1, length=20, seed=5).to_csv(other, index=False)
+    arrays = prepare_eval_data(pre, other)
+    assert len(arrays.origins["test"]) == 20 - pre.window - pre.horizon + 1
+    raw = pd.read_csv(other)
+    np.testing.assert_allclose(arrays.x[:, 0], (raw["y"] - pre.center["y"]) / pre.spread["y"], rtol=1e-5)

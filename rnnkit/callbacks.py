@@ -11,7 +11,6 @@ from typing import Any
 import keras
 import numpy as np
 
-from rnnkit.errors import ConfigError
 from rnnkit.runs import RunFolder, atomic_write
 
 
@@ -48,10 +47,6 @@ class RunRecorder(keras.callbacks.Callback):
             self.diverged_epoch = number
             self.model.stop_training = True
             return
-        if self.monitor not in logs:
-            raise ConfigError(
-                f"train.early_stopping.monitor: '{self.monitor}' is not a training metric; available: {', '.join(sorted(logs))}"
-            )
         self.epochs_done = number
         seconds = time.perf_counter() - self._started
         self.rows.append({"epoch": number, **logs, "learning_rate": _learning_rate(self.model), "seconds": round(seconds, 3)})

@@ -248,3 +248,32 @@ def _copy_run(source: Path, target: Path) -> None:
     import shutil
 
     shutil.copytree(source, target)
+
+
+def test_several_targets_numeric_time_and_a_single_series(tmp_path):
+    frame = make_series(n_series=1, length=60).drop(columns=["id"])
+    frame["date"] = np.arange(100, 160)
+    data = tmp_path / "one.parquet"
+    frame.to_parquet(data, index=False)
+    config = write_config(tmp_path, data, data={"id": None, "target": ["y", "x"]}, train={"epochs": 1})
+    assert run_cli("train", config, "--run-dir", tmp_path / "run", "-q").exit_code == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert set(metrics["test"]["per_target"]) == {"y", "x"}
+    out = tmp_path / "out.csv"
+    assert run_cli("predict", tmp_path / "run", "--input", data, "--output", out).exit_code == 0
+    forecasts = pd.read_csv(out)
+    assert list(forecasts.columns) == ["date", "y_h1", "y_h2", "x_h1", "x_h2"]
+    assert forecasts["date"].iloc[0] == 107 and len(forecasts) == 60 - 8 + 1
+
+
+def test_without_a_time_column_origins_are_positions(tmp_path, trained_run):
+    frame = make_series(n_series=2, length=20).drop(columns=["date"])
+    data = tmp_path / "notime.csv"
+    frame.to_csv(data, index=False)
+    config = write_config(tmp_path, data, data={"time": None}, train={"epochs": 1})
+    assert run_cli("train", config, "--run-dir", tmp_path / "run", "-q").exit_code == 0
+    out = tmp_path / "out.csv"
+    assert run_cli("predict", tmp_path / "run", "--input", data, "--output", out, "--chunk-rows", 9).exit_code == 0
+    forecasts = pd.read_csv(out)
+    assert list(forecasts.columns[:2]) == ["id", "origin"]
+    assert forecasts.groupby("id")["origin"].apply(list).tolist() == [list(range(7, 20))] * 2

@@ -75,6 +75,7 @@ def test_defaults_are_filled_and_paths_resolved_against_config_folder(tmp_path):
         (BASE.replace("features: [y]", "features: [t]\n  time: t"), "column 't' is the time column"),
         (BASE + "model:\n  units: []\n", "units must list at least one layer"),
         (BASE + "name: 'a b'\n", "name must be a string matching"),
+        (BASE + "train:\n  early_stopping: {monitor: val_accuracy}\n", "must be one of 'val_loss', 'loss', 'val_mae' or 'mae'"),
         (BASE.replace("target: y", "target: y\n  split: {val: 0.0}"), "needs validation data"),
     ],
 )

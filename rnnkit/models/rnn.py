@@ -96,6 +96,20 @@ class RecurrentModel(keras.Model):
             names = [f"forward_{n}" for n in names] + [f"backward_{n}" for n in names]
         return [list(names) for _ in self.units]
 
+    def build(self, input_shape) -> None:
+        """Create every weight for inputs of ``input_shape`` = ``(batch, time, input_features)``."""
+        batch, steps = input_shape[0], input_shape[1]
+        width = self.input_features
+        for layer, size in zip(self.recurrent_layers, self.units, strict=True):
+            layer.build((batch, steps, width))
+            width = size * (2 if self.bidirectional else 1)
+        for layer in self.head_layers:
+            layer.build((batch, width))
+            width = layer.units
+        self.output_layer.build((batch, width))
+        self.reshape.build((batch, self.output_steps * self.output_dim))
+        self.built = True
+
     def call(self, inputs, initial_state=None, training=None, return_state=False):
         """Run the network.
 

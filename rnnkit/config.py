@@ -149,8 +149,8 @@ class ModelConfig(_Section):
 
 
 class EarlyStoppingConfig(_Section):
-    monitor: str = Field(
-        "val_loss", pattern=r"^(val_)?[a-z_]+$", description="metric watched for the best checkpoint and early stopping"
+    monitor: Literal["val_loss", "loss", "val_mae", "mae"] = Field(
+        "val_loss", description="metric watched for the best checkpoint and early stopping (lower is better)"
     )
     patience: int | None = Field(5, ge=0, description="epochs without improvement before stopping; null never stops early")
     min_delta: float = Field(0.0, ge=0.0, description="smallest change that counts as an improvement")

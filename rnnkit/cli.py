@@ -62,23 +62,40 @@ _set_option = click.option(
 
 
 @cli.command()
-@click.argument("config", type=click.Path(path_type=Path))
+@click.argument("config", required=False, type=click.Path(path_type=Path))
 @_set_option
 @click.option(
     "--run-dir", type=click.Path(path_type=Path), help="Exact run folder to create (default: <output.dir>/<name>-<timestamp>)."
 )
+@click.option(
+    "--resume",
+    "resume_run",
+    type=click.Path(path_type=Path),
+    help="Continue this interrupted run from its last complete checkpoint (CONFIG optional).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress display and no summary; print only the run folder.")
-def train(config: Path, overrides: tuple[str, ...], run_dir: Path | None, quiet: bool) -> None:
-    """Validate CONFIG, build data and model, fit, and write a run folder."""
+def train(config: Path | None, overrides: tuple[str, ...], run_dir: Path | None, resume_run: Path | None, quiet: bool) -> None:
+    """Validate CONFIG, build data and model, fit, and write a run folder.
+
+    With --resume RUN, continue RUN instead; only train.epochs, train.early_stopping and output
+    may change (through CONFIG or --set).
+    """
     from rnnkit.config import load_config
 
-    resolved = load_config(config, overrides)
+    if resume_run is None and config is None:
+        raise click.UsageError("missing CONFIG (or --resume RUN)")
+    if resume_run is not None and run_dir is not None:
+        raise click.UsageError("--run-dir and --resume exclude each other: a resumed run stays in its folder")
+    resolved = load_config(config, overrides) if config is not None else None
     from rnnkit import training
 
     verbose = 1 if (not quiet and sys.stdout.isatty()) else 0
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
-        result = training.train(resolved, run_dir=run_dir, verbose=verbose)
+        if resume_run is not None:
+            result = training.resume(resume_run, config=resolved, overrides=() if resolved else overrides, verbose=verbose)
+        else:
+            result = training.train(resolved, run_dir=run_dir, verbose=verbose)
     finally:
         signal.signal(signal.SIGTERM, previous)
     for warning in result.warnings:
@@ -88,15 +105,12 @@ def train(config: Path, overrides: tuple[str, ...], run_dir: Path | None, quiet:
         return
     click.echo(f"run: {result.run_dir}")
     click.echo(f"epochs: {result.epochs_run}, best epoch {result.best_epoch} ({result.monitor} {result.best_value:.5g})")
-    click.echo(
-        _metrics_table(
-            {
-                s: {"model": result.metrics[s], "baseline": result.metrics["baseline"].get(s)}
-                for s in ("val", "test")
-                if result.metrics.get(s)
-            }
-        )
-    )
+    splits = {
+        s: {"model": result.metrics[s], "baseline": result.metrics["baseline"].get(s)}
+        for s in ("val", "test")
+        if result.metrics.get(s)
+    }
+    click.echo(_metrics_table(splits))
 
 
 @cli.command()

@@ -8,15 +8,36 @@ leaves the previous version or the new one, never a torn file. A run folder is n
 from __future__ import annotations
 
 import datetime as _dt
+import errno
+import hashlib
 import json
 import os
-from collections.abc import Callable
+import shutil
+import signal
+import socket
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from rnnkit.errors import ResourceError, RunError
 
 STATES = ("running", "complete", "interrupted", "failed", "diverged")
+RUN_FORMAT = 1
+CHECKPOINTS = ("best", "last")
+STATE_ENTRY = "rnnkit_state.json"  # training state stored inside each .keras archive
+FAULT_ENV = "RNNKIT_FAULT_INJECT"  # test hook: "<point>:<epoch>" kills the process at that point
+
+
+def fault_point(point: str, epoch: int) -> None:
+    """Kill this process with SIGKILL when ``RNNKIT_FAULT_INJECT`` names this point and epoch.
+
+    Crash-safety tests use it to stop training at exact moments (mid-epoch, while a checkpoint
+    is written, between a checkpoint and its manifest entry). Unset, it costs one dict lookup.
+    """
+    if os.environ.get(FAULT_ENV) == f"{point}:{epoch}":
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def atomic_write(path: Path, writer: Callable[[Path], None] | bytes | str) -> None:
@@ -75,6 +96,11 @@ class RunFolder:
     metrics = property(lambda self: self.root / "metrics.json")
     status = property(lambda self: self.root / "status.json")
     plots = property(lambda self: self.root / "plots")
+    manifest = property(lambda self: self.root / "checkpoints" / "manifest.json")
+    lock_file = property(lambda self: self.root / ".lock")
+
+    def checkpoint(self, name: str) -> Path:
+        return self.root / "checkpoints" / f"{name}.keras"
 
     @classmethod
     def create(cls, output_dir: str | Path, name: str, run_dir: str | Path | None = None) -> RunFolder:
@@ -132,6 +158,145 @@ class RunFolder:
                 raise RunError(f"{root}: not a complete run folder: {required.name} is missing")
         return run
 
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the run folder's write lock: one writer per run folder.
+
+        The lock is an ``flock`` on ``.lock``, released by the OS when its process dies, so a
+        stale lock from a killed process is simply taken over.
+
+        Raises:
+            ResourceError: another live process holds it (named by pid and host).
+        """
+        import fcntl
+
+        try:
+            handle = open(self.lock_file, "a+", encoding="utf-8")  # noqa: SIM115 - held for the context
+        except OSError as exc:
+            raise ResourceError(f"{self.lock_file}: cannot open lock file: {exc.strerror}") from None
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                raise ResourceError(
+                    f"{self.root}: run folder is in use by {holder}; wait for it to finish or stop that process"
+                ) from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()} on {socket.gethostname()}")
+            handle.flush()
+            yield
+        finally:
+            handle.close()
+
+    def remove_stale_temps(self) -> list[Path]:
+        """Delete temp files left by a killed writer; call only while holding :meth:`lock`."""
+        stale = [p for p in self.root.rglob(".*.tmp-*") if p.is_file()]
+        for path in stale:
+            path.unlink()
+        return stale
+
+    # -- checkpoints: two-phase commit through the manifest ----------------------------------
+
+    def read_manifest(self) -> dict[str, Any]:
+        """The checkpoint manifest, checked for format and for names outside the run folder."""
+        manifest = self.read_json(self.manifest, None)
+        if manifest is None:
+            return {"format": RUN_FORMAT, "checkpoints": {}, "pending": {}}
+        if not isinstance(manifest, dict) or manifest.get("format") != RUN_FORMAT:
+            found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+            raise RunError(f"{self.manifest}: format {found!r}; this rnnkit reads run format {RUN_FORMAT}")
+        for section in ("checkpoints", "pending"):
+            entries = manifest.get(section, {})
+            if not isinstance(entries, dict):
+                raise RunError(f"{self.manifest}: '{section}' must be a mapping")
+            for name, entry in entries.items():
+                if name not in CHECKPOINTS or not isinstance(entry, dict) or entry.get("file") != f"{name}.keras":
+                    raise RunError(
+                        f"{self.manifest}: entry '{name}' names {entry.get('file') if isinstance(entry, dict) else entry!r}; "
+                        "checkpoints must be best.keras or last.keras inside the run folder"
+                    )
+        return manifest
+
+    def commit_checkpoints(self, save: Callable[[Path], None], names: tuple[str, ...], state: dict[str, Any]) -> None:
+        """Write checkpoints ``names`` (e.g. ``("last", "best")``) of one model state, crash-safely.
+
+        Each file is staged as a temp file carrying ``state`` inside the archive, then the
+        manifest records the staged hashes as *pending*, the files are renamed into place, and the
+        manifest moves them to *checkpoints*. A kill at any moment leaves every final file equal
+        to a hash the manifest knows, so it verifies and resumes cleanly.
+
+        Raises:
+            ResourceError: disk full or write error; temp files are removed and the previous
+                checkpoints and manifest are left intact.
+        """
+        epoch = int(state.get("epoch", 0))
+        staged: dict[str, Path] = {}
+        try:
+            first = self.checkpoints / f".{names[0]}.tmp-{os.getpid()}.keras"
+            save(first)
+            with zipfile.ZipFile(first, "a") as archive:
+                archive.writestr(STATE_ENTRY, json.dumps(state, default=_json_default))
+            staged[names[0]] = first
+            for name in names[1:]:
+                staged[name] = self.checkpoints / f".{name}.tmp-{os.getpid()}.keras"
+                shutil.copyfile(first, staged[name])
+            for path in staged.values():
+                with open(path, "rb+") as handle:
+                    os.fsync(handle.fileno())
+            fault_point("checkpoint_staged", epoch)
+            manifest = self.read_manifest()
+            entries = {
+                name: {"file": f"{name}.keras", "sha256": sha256_file(path), "epoch": epoch} for name, path in staged.items()
+            }
+            manifest["pending"] = entries
+            self.write_json(self.manifest, manifest)
+            for name, path in staged.items():
+                os.replace(path, self.checkpoint(name))
+                fault_point(f"checkpoint_replaced_{name}", epoch)
+            fsync_dir(self.checkpoints)
+            manifest["checkpoints"].update(entries)
+            manifest["pending"] = {}
+            self.write_json(self.manifest, manifest)
+        except OSError as exc:
+            reason = "disk full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
+            raise ResourceError(f"{self.checkpoints}: cannot write checkpoint: {reason}") from None
+        finally:
+            for path in staged.values():
+                if path.exists():
+                    path.unlink()
+            for leftover in self.checkpoints.glob(f".*.tmp-{os.getpid()}.keras"):
+                leftover.unlink()
+
+    def verified_checkpoint(self, name: str) -> Path:
+        """The path of checkpoint ``name`` after checking its sha256 against the manifest.
+
+        Raises:
+            RunError: missing, unlisted, or altered (reported as corrupt).
+        """
+        path = self.checkpoint(name)
+        manifest = self.read_manifest()
+        if not path.is_file():
+            state = self.read_status().get("state", "unknown")
+            raise RunError(f"{self.root}: no {name} checkpoint (checkpoints/{name}.keras); the run's status is '{state}'")
+        known = [e["sha256"] for e in (manifest["checkpoints"].get(name), manifest["pending"].get(name)) if e]
+        if not known:
+            raise RunError(f"{path}: not listed in {self.manifest.name}; the run folder is incomplete or corrupt")
+        if sha256_file(path) not in known:
+            raise RunError(f"{path}: checkpoint is corrupt (sha256 differs from {self.manifest.name})")
+        return path
+
+    def checkpoint_state(self, name: str) -> dict[str, Any]:
+        """The training state stored inside a verified checkpoint."""
+        path = self.verified_checkpoint(name)
+        try:
+            with zipfile.ZipFile(path) as archive:
+                return json.loads(archive.read(STATE_ENTRY))
+        except (KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+            raise RunError(f"{path}: checkpoint has no readable training state ({exc})") from None
+
     def write_json(self, path: Path, data: Any) -> None:
         atomic_write(path, json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n")
 
@@ -166,6 +331,15 @@ class RunFolder:
                 metrics[key] = value
         self.write_json(self.metrics, metrics)
         return metrics
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _json_default(value: Any) -> Any:

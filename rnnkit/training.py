@@ -15,12 +15,20 @@ from typing import Any
 import numpy as np
 
 from rnnkit import __version__
-from rnnkit.config import Config, config_to_dict, dump_yaml, load_config
+from rnnkit.config import (
+    Config,
+    apply_overrides,
+    config_to_dict,
+    dump_yaml,
+    load_config,
+    parse_overrides,
+    validate_config,
+)
 from rnnkit.data.prepare import SeriesArrays, count_missing, prepare_eval_data, prepare_training_data, summarize
 from rnnkit.data.schema import Preprocessor
-from rnnkit.errors import ConfigError, DataError, DivergedError, Interrupted, RunError, Terminated
+from rnnkit.errors import ConfigError, DataError, DivergedError, Interrupted, ResourceError, RunError, Terminated
 from rnnkit.metrics import forecast_metrics, skill
-from rnnkit.runs import RunFolder, atomic_write
+from rnnkit.runs import RunFolder, atomic_write, sha256_file
 
 EVAL_BATCH = 1024
 
@@ -64,7 +72,7 @@ def train(config: Config, *, run_dir: str | Path | None = None, verbose: int = 0
     """Fit a model and write a complete run folder.
 
     Data is read, checked and split before the run folder is created, so bad data leaves
-    nothing behind. Checkpoints are written atomically after every epoch; at the end the best
+    nothing behind. Checkpoints are committed crash-safely after every epoch; at the end the best
     weights are restored and evaluated on the validation and test splits.
 
     Args:
@@ -82,23 +90,81 @@ def train(config: Config, *, run_dir: str | Path | None = None, verbose: int = 0
         Interrupted: SIGINT or SIGTERM (status ``interrupted``).
     """
     pre, arrays = prepare_training_data(config)
+    pre.sources = data_fingerprints(config)
     tf, keras = _import_tensorflow(config.seed)
+    run = RunFolder.create(config.output.dir, config.name, run_dir)
+    with run.lock():
+        _write_run_files(run, config, pre)
+        return _fit(run, config, pre, arrays, tf, keras, verbose, resume_state=None)
+
+
+def resume(
+    run_path: str | Path, *, config: Config | None = None, overrides: tuple[str, ...] = (), verbose: int = 0
+) -> TrainResult:
+    """Continue an interrupted run from its last complete checkpoint.
+
+    Weights, optimizer state, epoch, early-stopping and best-metric state and dropout RNG come
+    from ``checkpoints/last.keras``; the data order of each epoch depends only on the seed and the
+    epoch, so the result equals an uninterrupted run. A run with no checkpoint starts over.
+
+    Args:
+        run_path: the run folder.
+        config: a config to continue with; only ``train.epochs``, ``train.early_stopping`` and
+            ``output`` may differ from the run's.
+        overrides: ``--set`` items applied over the run's (or the given) config.
+        verbose: as for :func:`train`.
+
+    Raises:
+        ConfigError: the data, model or optimizer settings differ from the run's.
+        DataError: a data file changed since the run started.
+        RunError: not a run folder, corrupt checkpoint, or nothing left to train.
+        ResourceError: another process holds the run folder.
+    """
+    run = RunFolder.open(run_path)
+    with run.lock():
+        run.remove_stale_temps()
+        stored = _load_run_config(run)
+        wanted = config if config is not None else load_config(run.config, overrides)
+        if config is not None and overrides:
+            wanted = validate_config(
+                apply_overrides(config_to_dict(config), parse_overrides(overrides)), "--set", list(overrides)
+            )
+        _check_resumable(run, stored, wanted)
+        pre = Preprocessor.load(run.schema)
+        for path, fingerprint in pre.sources.items():
+            if data_fingerprint(path) != fingerprint:
+                raise DataError(
+                    f"{path}: data file changed since the run started; resuming would not reproduce it. Start a new run"
+                )
+        _, arrays = prepare_training_data(wanted, pre)
+        status = run.read_status()
+        state = run.checkpoint_state("last") if run.checkpoint("last").exists() else None
+        if status.get("state") == "complete" and state and state["epoch"] >= wanted.train.epochs:
+            raise RunError(
+                f"{run.root}: run is complete ({state['epoch']} epochs); raise train.epochs "
+                f"(--set train.epochs=N) to train further, or start a new run"
+            )
+        tf, keras = _import_tensorflow(wanted.seed)
+        if state is None:
+            _clear_progress(run)
+        _write_run_files(run, wanted, pre)
+        return _fit(run, wanted, pre, arrays, tf, keras, verbose, resume_state=state)
+
+
+def _fit(
+    run: RunFolder, config: Config, pre: Preprocessor, arrays: SeriesArrays, tf, keras, verbose: int, resume_state
+) -> TrainResult:
     from rnnkit.callbacks import RunRecorder
     from rnnkit.data.pipeline import WindowCutter, num_batches, ordered_dataset, training_dataset
-    from rnnkit.models import build_model
+    from rnnkit.models import build_model, load_model
 
     warnings = list(arrays.warnings)
     monitor = config.train.early_stopping.monitor
     if monitor.startswith("val_") and len(arrays.origins["val"]) == 0:
         warnings.append(f"no validation windows, so train.early_stopping.monitor falls back from {monitor} to loss")
         monitor = "loss"
-
-    run = RunFolder.create(config.output.dir, config.name, run_dir)
-    resolved = config.model_copy(update={"versions": library_versions()})
-    atomic_write(run.config, dump_yaml(config_to_dict(resolved)))
-    run.write_json(run.schema, pre.to_dict())
-    run.write_status("running", epoch=0)
-
+    start = 0 if resume_state is None else int(resume_state["epoch"])
+    run.write_status("running", epoch=start)
     try:
         model = build_model(
             config.model,
@@ -108,38 +174,54 @@ def train(config: Config, *, run_dir: str | Path | None = None, verbose: int = 0
             window=pre.window,
         )
         model.compile(optimizer=_optimizer(keras, config), loss=_loss(keras, config), metrics=["mae"], jit_compile=False)
+        recorder = RunRecorder(
+            run, monitor, config.train.early_stopping.patience, config.train.early_stopping.min_delta, resume_state
+        )
+        if resume_state is not None:
+            model.optimizer.build(model.trainable_variables)
+            model.load_weights(run.verified_checkpoint("last"))
+            recorder.restore_rng(model, resume_state)
+            recorder.best_weights = load_model(run.verified_checkpoint("best")).get_weights()
         cutter = WindowCutter(arrays.x, arrays.y, pre)
         batch = config.train.batch_size
-        train_ds = training_dataset(
-            cutter, arrays.origins["train"], batch, seed=config.seed, shuffle=config.train.shuffle, epochs=config.train.epochs
-        )
-        val_ds = ordered_dataset(cutter, arrays.origins["val"], EVAL_BATCH) if len(arrays.origins["val"]) else None
-        recorder = RunRecorder(run, monitor, config.train.early_stopping.patience, config.train.early_stopping.min_delta)
-        model.fit(
-            train_ds,
-            epochs=config.train.epochs,
-            steps_per_epoch=num_batches(len(arrays.origins["train"]), batch),
-            validation_data=val_ds,
-            callbacks=[recorder],
-            shuffle=False,  # the dataset shuffles, seeded per epoch
-            verbose=verbose,
-        )
+        if start < config.train.epochs and not recorder.should_stop():
+            model.fit(
+                training_dataset(
+                    cutter,
+                    arrays.origins["train"],
+                    batch,
+                    seed=config.seed,
+                    shuffle=config.train.shuffle,
+                    epochs=config.train.epochs,
+                    initial_epoch=start,
+                ),
+                epochs=config.train.epochs,
+                initial_epoch=start,
+                steps_per_epoch=num_batches(len(arrays.origins["train"]), batch),
+                validation_data=ordered_dataset(cutter, arrays.origins["val"], EVAL_BATCH)
+                if len(arrays.origins["val"])
+                else None,
+                callbacks=[recorder],
+                shuffle=False,  # the dataset shuffles, seeded per epoch
+                verbose=verbose,
+            )
     except (KeyboardInterrupt, Terminated) as exc:
         code = 143 if isinstance(exc, Terminated) else 130
-        epoch = _completed_epochs(run)
-        run.write_status("interrupted", epoch=epoch, reason="SIGTERM" if code == 143 else "SIGINT")
+        epoch = _last_checkpoint_epoch(run)
+        _best_effort_status(run, "interrupted", epoch=epoch, reason="SIGTERM" if code == 143 else "SIGINT")
         raise Interrupted(
-            f"{run.root}: training interrupted after {epoch} complete epoch(s); checkpoints are in {run.checkpoints}", code
+            f"{run.root}: training interrupted; {epoch} epoch(s) are saved. Resume with: rnnkit train --resume {run.root}", code
         ) from None
     except BaseException as exc:
-        run.write_status("failed", epoch=_completed_epochs(run), reason=f"{type(exc).__name__}: {exc}"[:500])
+        _best_effort_status(run, "failed", epoch=_last_checkpoint_epoch(run), reason=f"{type(exc).__name__}: {exc}"[:500])
         raise
 
     if recorder.diverged_epoch is not None:
         run.write_status("diverged", epoch=recorder.diverged_epoch, reason="loss became NaN or infinite")
+        kept = f"best.keras from epoch {recorder.best_epoch} is untouched" if recorder.best_epoch else "no epoch finished cleanly"
         raise DivergedError(
-            f"{run.root}: training diverged at epoch {recorder.diverged_epoch} (loss is not finite); "
-            f"best.keras from epoch {recorder.best_epoch} is untouched. Try a lower train.learning_rate or set train.clipnorm"
+            f"{run.root}: training diverged at epoch {recorder.diverged_epoch} (loss is not finite); {kept}. "
+            "Try a lower train.learning_rate or set train.clipnorm"
         )
 
     model.set_weights(recorder.best_weights)
@@ -153,6 +235,76 @@ def train(config: Config, *, run_dir: str | Path | None = None, verbose: int = 0
     run.write_json(run.metrics, metrics)
     run.write_status("complete", epoch=recorder.epochs_done, best_epoch=recorder.best_epoch)
     return TrainResult(run.root, recorder.epochs_done, recorder.best_epoch, monitor, recorder.best_value, metrics, warnings)
+
+
+def data_fingerprint(path: str | Path) -> str:
+    """sha256 of a data file, so resume can refuse data that changed under a run."""
+    return sha256_file(Path(path))
+
+
+def data_fingerprints(config: Config) -> dict[str, str]:
+    """Fingerprints of every data file the config reads."""
+    paths = [p for p in (config.data.path, config.data.val_path, config.data.test_path) if p]
+    return {p: data_fingerprint(p) for p in paths}
+
+
+# Sections whose change makes a resumed run a different experiment.
+_RESUME_FIXED = ("task", "seed", "data", "model")
+_RESUME_FIXED_TRAIN = ("optimizer", "learning_rate", "clipnorm", "loss", "batch_size", "shuffle")
+
+
+def _check_resumable(run: RunFolder, old: Config, new: Config) -> None:
+    before, after = config_to_dict(old), config_to_dict(new)
+    pairs = [(key, before[key], after[key]) for key in _RESUME_FIXED]
+    pairs += [(f"train.{key}", before["train"][key], after["train"][key]) for key in _RESUME_FIXED_TRAIN]
+    for key, was, now in pairs:
+        if was != now:
+            detail = _first_difference(key, was, now)
+            raise ConfigError(
+                f"{run.root}: cannot resume: {detail}; resume keeps data, model and optimizer. Start a new run instead"
+            )
+
+
+def _first_difference(key: str, was: Any, now: Any) -> str:
+    if isinstance(was, dict) and isinstance(now, dict):
+        for sub in dict.fromkeys([*was, *now]):
+            if was.get(sub) != now.get(sub):
+                return _first_difference(f"{key}.{sub}", was.get(sub), now.get(sub))
+    return f"{key} changed from {was!r} to {now!r}"
+
+
+def _write_run_files(run: RunFolder, config: Config, pre: Preprocessor) -> None:
+    resolved = config.model_copy(update={"versions": library_versions()})
+    atomic_write(run.config, dump_yaml(config_to_dict(resolved)))
+    run.write_json(run.schema, pre.to_dict())
+
+
+def _load_run_config(run: RunFolder) -> Config:
+    try:
+        return load_config(run.config)
+    except ConfigError as exc:
+        raise RunError(f"{run.config}: the run's config is not valid for this rnnkit: {exc}") from None
+
+
+def _clear_progress(run: RunFolder) -> None:
+    for path in (run.history, run.metrics, run.manifest, run.checkpoint("best"), run.checkpoint("last")):
+        if path.exists():
+            path.unlink()
+
+
+def _best_effort_status(run: RunFolder, state: str, **fields: Any) -> None:
+    # Already failing (perhaps because the disk is full): the original error matters more.
+    try:
+        run.write_status(state, **fields)
+    except ResourceError:
+        pass
+
+
+def _last_checkpoint_epoch(run: RunFolder) -> int:
+    try:
+        return int(run.read_manifest()["checkpoints"].get("last", {}).get("epoch", 0))
+    except RunError:
+        return 0
 
 
 def evaluate(run_path: str | Path, *, data: str | Path | None = None, split: str | None = None) -> dict[str, Any]:
@@ -186,7 +338,7 @@ def evaluate(run_path: str | Path, *, data: str | Path | None = None, split: str
     from rnnkit.data.pipeline import WindowCutter
     from rnnkit.models import load_model
 
-    model = load_model(run.best)
+    model = load_model(run.verified_checkpoint("best"))
     cutter = WindowCutter(arrays.x, arrays.y, pre)
     results: dict[str, Any] = {}
     for source, name in names.items():
@@ -194,15 +346,13 @@ def evaluate(run_path: str | Path, *, data: str | Path | None = None, split: str
         if outcome is None:
             raise DataError(f"{config.data.path}: the {source} split has no complete window to evaluate")
         results[name] = {"model": outcome[0], "baseline": outcome[1]}
-    if data is not None:
-        run.update_metrics({"files": {name: value for name, value in results.items()}})
-    else:
-        run.update_metrics(
-            {
-                **{name: value["model"] for name, value in results.items()},
-                "baseline": {n: v["baseline"] for n, v in results.items()},
-            }
-        )
+    with run.lock():  # metrics.json is shared with a training process
+        if data is not None:
+            run.update_metrics({"files": dict(results)})
+        else:
+            run.update_metrics(
+                {**{n: v["model"] for n, v in results.items()}, "baseline": {n: v["baseline"] for n, v in results.items()}}
+            )
     return results
 
 
@@ -248,7 +398,7 @@ def predict(
     from rnnkit.data.pipeline import WindowCutter
     from rnnkit.models import load_model
 
-    model = load_model(run.best)
+    model = load_model(run.verified_checkpoint("best"))
     infer = _inference_function(tf, model, pre)
     writer.columns = stream.output_columns()
     rows = 0
@@ -336,14 +486,9 @@ def _loss(keras, config: Config):
 
 def _open_run(run_path: str | Path) -> tuple[RunFolder, Config, Preprocessor]:
     run = RunFolder.open(run_path)
-    try:
-        config = load_config(run.config)
-    except ConfigError as exc:
-        raise RunError(f"{run.config}: the run's config is not valid for this rnnkit: {exc}") from None
+    config = _load_run_config(run)
     pre = Preprocessor.load(run.schema)
-    if not run.best.is_file():
-        state = run.read_status().get("state", "unknown")
-        raise RunError(f"{run.root}: no best checkpoint (checkpoints/best.keras); the run's status is '{state}'")
+    run.verified_checkpoint("best")
     return run, config, pre
 
 
@@ -372,11 +517,3 @@ def _split_metrics(model, tf, cutter, pre: Preprocessor, arrays: SeriesArrays, s
     baseline = forecast_metrics(truth, persistence, pre.targets, pre.naive_mae)
     model_metrics.update(skill(model_metrics, baseline))
     return model_metrics, baseline
-
-
-def _completed_epochs(run: RunFolder) -> int:
-    try:
-        with run.history.open(encoding="utf-8") as handle:
-            return max(0, sum(1 for _ in handle) - 1)
-    except FileNotFoundError:
-        return 0

@@ -1,0 +1,155 @@
+"""Shared helpers of the benchmarks: generated data, rnnkit configs, subprocess workers, tables.
+
+Every benchmark times its contenders side by side in one run, alternating them repeat by repeat
+(the machine is shared and noisy), and prints medians with min and max.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+CACHE = Path(os.environ.get("RNNKIT_BENCH_DIR", "/tmp/rnnkit-bench"))
+FEATURES = 8
+WINDOW = 64
+BATCH = 64
+UNITS = 128
+
+
+def quiet_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def fast_series(rows: int, features: int = FEATURES, seed: int = 0) -> np.ndarray:
+    """Sine seasons plus noise, f0 a noisy mean of the others (the target); vectorised for millions of rows."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(rows, dtype=np.float64)[:, None]
+    periods = np.array([7, 24, 30, 52, 90, 120, 365, 12][:features], dtype=np.float64)
+    x = np.sin(2 * np.pi * t / periods) + 0.3 * rng.normal(size=(rows, features))
+    x[:, 0] = x[:, 1:].mean(axis=1) + 0.1 * rng.normal(size=rows)
+    return x.astype(np.float32)
+
+
+def data_file(rows: int, suffix: str = ".csv") -> Path:
+    """Generated one-series file with columns t, f0..f7 (cached under $RNNKIT_BENCH_DIR)."""
+    import pandas as pd
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path = CACHE / f"series-{rows}{suffix}"
+    if not path.exists():
+        x = fast_series(rows)
+        frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(FEATURES)])
+        frame.insert(0, "t", np.arange(rows, dtype=np.int64))
+        tmp = path.with_name(path.name + ".tmp")
+        if suffix == ".csv":
+            frame.to_csv(tmp, index=False, float_format="%.5f")
+        else:
+            frame.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    return path
+
+
+def write_config(
+    path: Path,
+    data: Path,
+    *,
+    epochs: int,
+    units: list[int] | None = None,
+    window: int = WINDOW,
+    batch: int = BATCH,
+    stride: int = 1,
+    shuffle: bool = True,
+) -> Path:
+    """An rnnkit config for the benchmark job: LSTM(128)->LSTM(128)->Dense(1), no val/test split."""
+    units = units or [UNITS, UNITS]
+    text = f"""name: bench
+seed: 42
+data:
+  path: {data}
+  time: t
+  features: [{", ".join(f"f{i}" for i in range(FEATURES))}]
+  target: f0
+  window: {window}
+  horizon: 1
+  stride: {stride}
+  split: {{val: 0.0, test: 0.0}}
+  scale: standard
+model: {{cell: lstm, units: {units}, dense: []}}
+train:
+  epochs: {epochs}
+  batch_size: {batch}
+  learning_rate: 0.001
+  shuffle: {str(shuffle).lower()}
+  early_stopping: {{monitor: loss, patience: null}}
+"""
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def run_worker(argv: list[str], timeout: float = 1800) -> dict:
+    """Run ``python argv...`` in a fresh process; its last stdout line is a JSON result."""
+    proc = subprocess.run(
+        [sys.executable, *argv], capture_output=True, text=True, env=quiet_env(), timeout=timeout, cwd=ROOT
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"worker {argv} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return json.loads(lines[-1])
+
+
+def med(values) -> tuple[float, float, float]:
+    values = list(values)
+    return statistics.median(values), min(values), max(values)
+
+
+def fmt(value: float, digits: int = 0) -> str:
+    if value != value:  # NaN
+        return "n/a"
+    return f"{value:,.{digits}f}"
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(headers) + " |", "| " + " | ".join(["---"] + ["---:"] * (len(headers) - 1)) + " |"]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(out)
+
+
+def machine() -> str:
+    model = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+
+
+def versions() -> str:
+    import importlib.metadata as md
+
+    parts = []
+    for name in ("tensorflow", "tensorflow-cpu", "keras", "torch", "numpy", "rnnkit"):
+        try:
+            parts.append(f"{name} {md.version(name)}")
+        except md.PackageNotFoundError:
+            pass
+    return ", ".join(parts)
+
+
+def header(title: str, detail: str) -> str:
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    return f"### {title}\n\n{detail}\n\n{machine()}; {versions()}; load average at report {load}\n"

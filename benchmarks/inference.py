@@ -1,0 +1,159 @@
+"""Inference throughput: rnnkit's prediction path against raw model.predict, PyTorch, and XLA.
+
+rnnkit's path is what ``rnnkit predict`` and evaluation run per block: ``WindowCutter`` +
+``ordered_dataset`` feeding ``training._inference_function`` (a ``tf.function`` with a
+``(None, window, features)`` signature), via ``training._forecast``, batch 1024, under the op
+determinism rnnkit turns on. Same model (LSTM(128) -> LSTM(128) -> Dense(1), untrained weights:
+speed does not depend on them), same windows, one fresh process per contender and repeat,
+contenders alternating. The first batch (tracing/compiling) is excluded; the window count is
+deliberately not a multiple of the batch, so a short last batch occurs, as in real files.
+
+    python benchmarks/inference.py              # 8,492 windows, 3 repeats
+    python benchmarks/inference.py --quick      # 4,396 windows
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import FEATURES, UNITS, WINDOW, fast_series, fmt, header, med, run_worker, table  # noqa: E402
+
+CONTENDERS = {
+    "rnnkit": "rnnkit _inference_function + _forecast, batch 1024",
+    "predict": "raw model.predict(numpy windows, batch_size=1024)",
+    "torch": "PyTorch nn.LSTM(2 layers) no_grad, batch 1024, 2 threads",
+    "rnnkit+jit-pad": "tf.function(jit_compile=True), fixed batch 1024, last batch padded",
+    "rnnkit+jit": "tf.function(jit_compile=True), unpadded (recompiles for the short last batch)",
+    "rnnkit+nodeterm": "rnnkit path without enable_op_determinism()",
+    "rnnkit@256": "rnnkit path, batch 256",
+    "rnnkit@4096": "rnnkit path, batch 4096",
+    "rnnkit+jit-pad@256": "XLA, fixed batch 256, padded",
+}
+MAIN = ["rnnkit", "predict", "torch", "rnnkit+jit-pad", "rnnkit+jit", "rnnkit+nodeterm", "rnnkit@256", "rnnkit@4096", "rnnkit+jit-pad@256"]
+
+
+def worker(name: str, windows: int) -> dict:
+    import numpy as np
+
+    x = fast_series(windows + WINDOW - 1)
+    batch = int(name.split("@")[1]) if "@" in name else 1024
+    variant = name.split("@")[0]
+    if variant == "torch":
+        import torch
+
+        torch.set_num_threads(2)
+        lstm = torch.nn.LSTM(FEATURES, UNITS, num_layers=2, batch_first=True).eval()
+        head = torch.nn.Linear(UNITS, 1).eval()
+        inputs = torch.from_numpy(np.lib.stride_tricks.sliding_window_view(x, WINDOW, axis=0).transpose(0, 2, 1).copy())
+
+        def run(count):
+            with torch.inference_mode():
+                return np.concatenate([head(lstm(inputs[i : i + batch])[0][:, -1]).numpy() for i in range(0, count, batch)])
+
+    else:
+        import tensorflow as tf
+
+        from rnnkit import training
+        from rnnkit.config import ModelConfig
+        from rnnkit.data.pipeline import WindowCutter, ordered_dataset
+        from rnnkit.data.schema import Preprocessor
+        from rnnkit.models import build_model
+
+        if variant == "rnnkit+nodeterm":
+            tf.config.experimental.enable_op_determinism = lambda: None
+        if variant != "predict":
+            training._import_tensorflow(42)  # as rnnkit predict does: seed and op determinism
+        pre = Preprocessor(None, None, None, [f"f{i}" for i in range(FEATURES)], ["f0"], WINDOW, 1, "none", "error", "none", {}, {})
+        model = build_model(ModelConfig(cell="lstm", units=[UNITS, UNITS], dense=[]), input_features=FEATURES, output_steps=1, output_dim=1, window=WINDOW)
+        cutter = WindowCutter(x, x[:, :1], pre)
+        origins = np.arange(WINDOW - 1, len(x), dtype=np.int64)
+        if variant == "predict":
+            inputs = np.lib.stride_tricks.sliding_window_view(x, WINDOW, axis=0).transpose(0, 2, 1).copy()
+
+            def run(count):
+                return model.predict(inputs[:count], batch_size=batch, verbose=0)
+
+        elif variant.startswith("rnnkit+jit"):
+            padded = variant.endswith("-pad")
+            spec = tf.TensorSpec((batch if padded else None, WINDOW, FEATURES), tf.float32)
+            infer = tf.function(lambda v: model(v, training=False), input_signature=[spec], jit_compile=True)
+
+            def run(count):
+                out = []
+                for v in ordered_dataset(cutter, origins[:count], batch, with_targets=False):
+                    n = v.shape[0]
+                    if padded and n < batch:
+                        v = tf.pad(v, [[0, batch - n], [0, 0], [0, 0]])
+                    out.append(infer(v).numpy()[:n])
+                return np.concatenate(out)
+
+        else:
+            infer = training._inference_function(tf, model, pre)
+
+            def run(count):
+                return training._forecast(infer, cutter, origins[:count], batch)
+
+    start = time.perf_counter()
+    run(batch)  # tracing / compiling the first (full) batch shape
+    warm = time.perf_counter() - start
+    start = time.perf_counter()
+    out = run(windows)
+    seconds = time.perf_counter() - start
+    assert out.shape[0] == windows, out.shape
+    return {"rate": windows / seconds, "warm_s": warm}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--windows", type=int, default=8192 + 300)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--contenders", default=",".join(MAIN), help=f"comma list from {list(CONTENDERS)}")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.windows)))
+        return
+    if args.quick:
+        args.windows = 4096 + 300
+    names = args.contenders.split(",")
+    results: dict[str, list[dict]] = {n: [] for n in names}
+    for repeat in range(args.repeats):
+        order = names[repeat % len(names) :] + names[: repeat % len(names)]
+        for name in order:
+            results[name].append(run_worker([__file__, "--worker", name, "--windows", str(args.windows)]))
+            print(f"repeat {repeat + 1} {name}: {results[name][-1]['rate']:,.0f} windows/s", file=sys.stderr)
+    base = med(r["rate"] for r in results[names[0]])[0]
+    print(
+        header(
+            "Inference throughput",
+            f"{args.windows:,} windows of {WINDOW} x {FEATURES}, LSTM({UNITS})->LSTM({UNITS})->Dense(1); "
+            f"{args.repeats} alternating repeats, one fresh process each; first batch (trace/compile) excluded "
+            "and shown separately.",
+        )
+    )
+    rows = []
+    for name in names:
+        rate = med(r["rate"] for r in results[name])
+        rows.append(
+            [
+                f"{name}: {CONTENDERS[name]}",
+                fmt(rate[0]),
+                fmt(rate[1]),
+                fmt(rate[2]),
+                f"{rate[0] / base:.2f}x",
+                f"{med(r['warm_s'] for r in results[name])[0]:.2f}",
+            ]
+        )
+    print(table(["contender", "windows/s median", "min", "max", f"vs {names[0]}", "first batch s"], rows))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    main()

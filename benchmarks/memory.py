@@ -1,0 +1,177 @@
+"""Peak memory: training on a 5,000,000-row series, and ``rnnkit predict`` as its input grows 10x.
+
+Training: ``rnnkit.training.train`` on a generated 5M-row x 8-feature Parquet file, window 64,
+LSTM(128) -> LSTM(128) -> Dense(1), one epoch over every 1000th window (``data.stride``; the rows,
+not the windows trained, set the memory), against the framework's own baseline: a process that
+imports TensorFlow (as rnnkit does) and builds and compiles the same model, with and without one
+``fit`` step. Peak RSS is the process's ``ru_maxrss``.
+
+Predict: ``/usr/bin/time -f %M rnnkit predict`` on CSV inputs of 200,000 and 2,000,000 rows, with
+a run folder trained on the same columns (a small LSTM(16) so the 2M-row run takes seconds; the
+streaming, not the model, sets the memory), alternating the two sizes.
+
+    python benchmarks/memory.py            # 3 repeats
+    python benchmarks/memory.py --quick    # 2 repeats
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import CACHE, FEATURES, UNITS, WINDOW, data_file, fmt, header, med, quiet_env, run_worker, table, write_config  # noqa: E402
+
+TRAIN_ROWS = 5_000_000
+PREDICT_ROWS = (200_000, 2_000_000)
+
+
+def _peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def worker(name: str) -> dict:
+    if name == "rnnkit-5M":
+        from rnnkit.config import load_config
+        from rnnkit.training import train
+
+        data = data_file(TRAIN_ROWS, ".parquet")
+        with tempfile.TemporaryDirectory() as tmp:
+            config = load_config(write_config(Path(tmp) / "bench.yaml", data, epochs=1, stride=1000))
+            start = time.perf_counter()
+            train(config, run_dir=Path(tmp) / "run")
+            seconds = time.perf_counter() - start
+        return {"peak_mib": _peak_mib(), "seconds": seconds}
+    import numpy as np
+
+    from rnnkit import training
+    from rnnkit.config import ModelConfig
+    from rnnkit.models import build_model
+
+    tf, keras = training._import_tensorflow(42)
+    model = build_model(ModelConfig(cell="lstm", units=[UNITS, UNITS], dense=[]), input_features=FEATURES, output_steps=1, output_dim=1, window=WINDOW)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mean_squared_error", metrics=["mae"], jit_compile=False)
+    if name == "baseline+step":
+        x = np.zeros((64, WINDOW, FEATURES), np.float32)
+        model.fit(x, np.zeros((64, 1, 1), np.float32), batch_size=64, epochs=1, verbose=0)
+    return {"peak_mib": _peak_mib(), "seconds": 0.0}
+
+
+def predict_run_folder() -> Path:
+    """A small trained run (LSTM(16)) on the benchmark columns, made once and cached."""
+    run = CACHE / "predict-run"
+    if not (run / "checkpoints" / "best.keras").is_file():
+        from rnnkit.config import load_config
+        from rnnkit.training import train
+
+        CACHE.mkdir(parents=True, exist_ok=True)
+        config = load_config(write_config(CACHE / "predict-run.yaml", data_file(4096 + WINDOW), epochs=1, units=[16]))
+        import shutil
+
+        shutil.rmtree(run, ignore_errors=True)
+        train(config, run_dir=run)
+    return run
+
+
+def time_predict(run: Path, rows: int) -> dict:
+    data = data_file(rows)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out.csv"
+        rnnkit = Path(sys.executable).with_name("rnnkit")
+        cmd = ["/usr/bin/time", "-f", "%M %e", str(rnnkit), "predict", str(run), "--input", str(data), "--output", str(out)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=quiet_env())
+        if proc.returncode != 0:
+            raise RuntimeError(proc.stderr[-2000:])
+        kib, seconds = proc.stderr.strip().splitlines()[-1].split()
+        with out.open() as handle:
+            lines = sum(1 for _ in handle) - 1
+    return {"peak_mib": int(kib) / 1024, "seconds": float(seconds), "forecasts": lines}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--skip-train", action="store_true")
+    parser.add_argument("--skip-predict", action="store_true")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker)))
+        return
+    if args.quick:
+        args.repeats = 2
+    if not args.skip_train:
+        data_file(TRAIN_ROWS, ".parquet")  # generate once, outside the timings
+        names = ["baseline", "baseline+step", "rnnkit-5M"]
+        results: dict[str, list[dict]] = {n: [] for n in names}
+        for repeat in range(args.repeats):
+            for name in names[repeat % 3 :] + names[: repeat % 3]:
+                results[name].append(run_worker([__file__, "--worker", name]))
+                print(f"repeat {repeat + 1} {name}: {results[name][-1]['peak_mib']:,.0f} MiB", file=sys.stderr)
+        base = med(r["peak_mib"] for r in results["baseline"])[0]
+        rows_mib = TRAIN_ROWS * FEATURES * 4 / 2**20
+        print(
+            header(
+                "Peak memory: training on 5,000,000 rows",
+                f"{TRAIN_ROWS:,} rows x {FEATURES} features (float32 rows alone: {rows_mib:,.0f} MiB; every window "
+                f"materialised, as a numpy script would: {TRAIN_ROWS * WINDOW * FEATURES * 4 / 2**30:,.1f} GiB), "
+                f"window {WINDOW}, {args.repeats} alternating repeats, fresh process each; peak RSS (ru_maxrss).",
+            )
+        )
+        labels = {
+            "baseline": "TensorFlow imported, model built and compiled (framework baseline)",
+            "baseline+step": "baseline + one fit step of 64 windows",
+            "rnnkit-5M": "rnnkit train, 5M-row Parquet, 1 epoch, stride 1000",
+        }
+        rows = []
+        for name in names:
+            peak = med(r["peak_mib"] for r in results[name])
+            rows.append([labels[name], fmt(peak[0]), fmt(peak[1]), fmt(peak[2]), f"+{fmt(peak[0] - base)}"])
+        print(table(["process", "peak RSS MiB median", "min", "max", "over baseline MiB"], rows))
+        seconds = med(r["seconds"] for r in results["rnnkit-5M"])
+        print(f"\nrnnkit train on 5M rows took {seconds[0]:.0f} s (min {seconds[1]:.0f}, max {seconds[2]:.0f}) end to end.\n")
+    if not args.skip_predict:
+        run = predict_run_folder()
+        for rows_ in PREDICT_ROWS:
+            data_file(rows_)
+        results = {n: [] for n in PREDICT_ROWS}
+        for repeat in range(args.repeats):
+            for rows_ in PREDICT_ROWS if repeat % 2 == 0 else PREDICT_ROWS[::-1]:
+                results[rows_].append(time_predict(run, rows_))
+                print(f"repeat {repeat + 1} predict {rows_:,}: {results[rows_][-1]}", file=sys.stderr)
+        print(
+            header(
+                "Peak memory: rnnkit predict CLI as the input grows 10x",
+                f"`/usr/bin/time -f %M rnnkit predict RUN --input X.csv --output out.csv` (default --chunk-rows "
+                f"200000), model LSTM(16) on the same 8 columns, window {WINDOW}; {args.repeats} alternating repeats.",
+            )
+        )
+        rows = []
+        small = med(r["peak_mib"] for r in results[PREDICT_ROWS[0]])[0]
+        for rows_ in PREDICT_ROWS:
+            peak = med(r["peak_mib"] for r in results[rows_])
+            sec = med(r["seconds"] for r in results[rows_])
+            rows.append(
+                [
+                    f"{rows_:,} rows ({results[rows_][0]['forecasts']:,} forecasts)",
+                    fmt(peak[0]),
+                    fmt(peak[1]),
+                    fmt(peak[2]),
+                    f"{peak[0] / small:.2f}x",
+                    f"{sec[0]:.1f} ({sec[1]:.1f}-{sec[2]:.1f})",
+                ]
+            )
+        print(table(["input", "peak RSS MiB median", "min", "max", "vs 200k", "wall s median (min-max)"], rows))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    main()

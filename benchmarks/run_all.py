@@ -1,0 +1,49 @@
+"""Run every rnnkit benchmark in turn and print their markdown tables (docs/performance.md).
+
+    python benchmarks/run_all.py            # full: about 35 minutes on 2 CPU cores
+    python benchmarks/run_all.py --quick    # about 15 minutes
+    python benchmarks/run_all.py --only train,inference
+
+Each benchmark alternates its contenders and reports medians with min and max; run nothing
+else heavy meanwhile. Data is generated under $RNNKIT_BENCH_DIR (default /tmp/rnnkit-bench).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+STEPS = {
+    "train": ["train_throughput.py"],  # a, b, c
+    "tuning": ["train_throughput.py", "--tuning", "--no-gemm"],  # candidate training settings
+    "inference": ["inference.py"],  # d
+    "memory": ["memory.py"],  # e (training), f (predict CLI)
+    "pipeline": ["window_pipeline.py", "--batches", "1000", "--keras-batches", "100"],  # e (windows/s)
+    "startup": ["startup.py"],  # g
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller workloads in every benchmark")
+    parser.add_argument("--only", help=f"comma list from {','.join(STEPS)}")
+    args = parser.parse_args()
+    failed = []
+    for name in args.only.split(",") if args.only else STEPS:
+        argv = [sys.executable, str(HERE / STEPS[name][0]), *STEPS[name][1:]]
+        if args.quick and name != "pipeline":
+            argv.append("--quick")
+        if args.quick and name == "pipeline":
+            argv += ["--rows", "1000000"]
+        print(f"\n<!-- {name}: {' '.join(argv[1:])} -->\n", flush=True)
+        if subprocess.run(argv, cwd=HERE.parent).returncode != 0:
+            failed.append(name)
+    if failed:
+        sys.exit(f"failed: {', '.join(failed)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -20,7 +20,24 @@ from rnnkit.errors import EXIT_SIGINT, RnnkitError, Terminated
 
 
 class _Group(click.Group):
-    """Maps expected errors to one stderr line and their exit code."""
+    """Maps expected errors, usage errors included, to one stderr line and their exit code."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra) or 0
+        except click.exceptions.NoArgsIsHelpError as exc:
+            click.echo(exc.format_message())
+            sys.exit(0)
+        except click.UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx else "rnnkit"
+            click.echo(f"rnnkit: error: {exc.format_message()} (see '{command} --help')", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            click.echo(f"rnnkit: error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("rnnkit: interrupted", err=True)
+            sys.exit(EXIT_SIGINT)
 
     def invoke(self, ctx: click.Context):
         debug = bool(ctx.params.get("debug"))
@@ -119,7 +136,7 @@ def train(config: Path | None, overrides: tuple[str, ...], run_dir: Path | None,
     "--data", "data_path", type=click.Path(path_type=Path), help="Evaluate every window of this file instead of the run's splits."
 )
 @click.option("--split", type=click.Choice(["val", "test"]), help="Only this split of the run's data (default: both).")
-def evaluate(run: Path, data_path: Path | None, split: str | None) -> None:
+def evaluate(run: Path, data_path: str | None, split: str | None) -> None:
     """Metrics of RUN's best checkpoint, in original units, beside the persistence baseline."""
     from rnnkit import training
 
@@ -147,6 +164,8 @@ def predict(
     result = training.predict(
         run, input_path, output_path, chunk_rows=chunk_rows, batch_size=batch_size, last_only=last_only, overwrite=overwrite
     )
+    if result.short_series:
+        click.echo(f"rnnkit: warning: {result.short_series} series have fewer rows than the window and got no forecast", err=True)
     click.echo(f"wrote {result.rows} forecasts for {result.series} series ({result.input_rows} input rows) to {result.output}")
 
 

@@ -441,27 +441,36 @@ def _received(raw: Any, loc: tuple) -> tuple[bool, Any]:
     return True, node
 
 
+_UNION_MEMBERS = {
+    "str": "a string",
+    "int": "a whole number",
+    "list[str]": "a list of strings",
+    "list[int]": "a list of whole numbers",
+}
+
+
 def _describe(exc: ValidationError, raw: dict[str, Any], source: str, set_keys: list[str]) -> str:
-    error = exc.errors(include_url=False)[0]
-    # Errors on a union report each member; the path up to the first union tag is what the user wrote.
-    loc = tuple(
-        p
-        for p in error["loc"]
-        if not (isinstance(p, str) and ("[" in p or p in {"str", "int", "list[str]", "list[int]", "function-after"}))
-    )
-    dotted = ".".join(str(p) for p in loc if isinstance(p, str)) or "(top level)"
+    errors = exc.errors(include_url=False)
+    error = errors[0]
+    # Errors on a union report each member under a tag such as 'int' or 'list[int]'; the path
+    # without the tags is what the user wrote, and the tags say what would have been accepted.
+    tags = [p for p in error["loc"] if isinstance(p, str) and (p in _UNION_MEMBERS or "[" in p or p == "function-after")]
+    loc = tuple(p for p in error["loc"] if p not in tags)
+    outer = tuple(p for p in loc if not isinstance(p, int))
+    union = [t for e in errors if tags and (t := _union_tag(e["loc"])) and _strip(e["loc"])[: len(outer)] == outer]
+    dotted = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "(top level)"
     where = source
     if any(dotted == k or dotted.startswith(k + ".") or k.startswith(dotted + ".") for k in set_keys):
         where = f"--set {dotted}"
     kind = error["type"]
     found, value = _received(raw, loc)
-    leaf = str(loc[-1]) if loc else ""
+    leaf = str(loc[-1]) if loc and not isinstance(loc[-1], int) else dotted.rsplit(".", 1)[-1]
 
     if kind == "extra_forbidden":
         section = _section_model(loc[:-1])
         valid = list(section.model_fields) if section else []
         close = difflib.get_close_matches(leaf, valid, n=1, cutoff=0.6)
-        hint = f"; did you mean '{'.'.join([*map(str, loc[:-1]), close[0]])}'?" if close else ""
+        hint = f"; did you mean '{'.'.join([*map(str, loc[:-1]), close[0]])}'?" if close else "."
         return f"{where}: unknown key '{dotted}'{hint} Valid keys here: {', '.join(valid)}"
     if kind == "missing":
         return f"{where}: required key '{dotted}' is missing"
@@ -474,11 +483,26 @@ def _describe(exc: ValidationError, raw: dict[str, Any], source: str, set_keys: 
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
         return f"{where}: {dotted}: {message}" if dotted != "(top level)" else f"{where}: {message}"
+    if len(set(union)) > 1 and kind in _TYPE_ERRORS:
+        # A wrong type for a union field: say every accepted form, for the field as written.
+        dotted = ".".join(map(str, outer))
+        found, value = _received(raw, outer)
+        options = " or ".join(_UNION_MEMBERS[t] for t in dict.fromkeys(union) if t in _UNION_MEMBERS)
+        return f"{where}: {dotted} must be {options}. Received: {outer[-1]}={value!r}"
     expected = _EXPECTED.get(kind)
     if expected:
         message = expected.format(**error.get("ctx", {}))
     received = f" Received: {leaf}={value!r}" + (f" ({type(value).__name__})" if found and kind in _TYPE_ERRORS else "")
-    return f"{where}: {dotted} must be {message}.{received if found else ''}"
+    hint = "; quote it to make it a string" if kind == "string_type" and found and not isinstance(value, (dict, list)) else ""
+    return f"{where}: {dotted} must be {message}.{received if found else ''}{hint}"
+
+
+def _union_tag(loc: tuple) -> str | None:
+    return next((p for p in loc if isinstance(p, str) and p in _UNION_MEMBERS), None)
+
+
+def _strip(loc: tuple) -> tuple:
+    return tuple(p for p in loc if not (isinstance(p, str) and (p in _UNION_MEMBERS or "[" in p or p == "function-after")))
 
 
 _TYPE_ERRORS = {"int_type", "float_type", "string_type", "bool_type", "list_type", "dict_type", "model_type", "int_from_float"}

@@ -116,7 +116,9 @@ class RunFolder:
         try:
             if run_dir is not None:
                 root = Path(run_dir)
-                if root.exists() and (not root.is_dir() or any(root.iterdir())):
+                if root.exists() and not root.is_dir():
+                    raise RunError(f"{root}: --run-dir is an existing file; choose a new folder name")
+                if root.exists() and any(root.iterdir()):
                     raise RunError(
                         f"{root}: run folder already exists and is not empty; choose another --run-dir, "
                         f"remove it, or continue it with 'rnnkit train --resume {root}'"
@@ -283,6 +285,10 @@ class RunFolder:
             raise RunError(f"{self.root}: no {name} checkpoint (checkpoints/{name}.keras); the run's status is '{state}'")
         known = [e["sha256"] for e in (manifest["checkpoints"].get(name), manifest["pending"].get(name)) if e]
         if not known:
+            if not self.manifest.exists():
+                raise RunError(
+                    f"{path}: the run folder has no checkpoints/manifest.json (written by an older rnnkit, or incomplete)"
+                )
             raise RunError(f"{path}: not listed in {self.manifest.name}; the run folder is incomplete or corrupt")
         if sha256_file(path) not in known:
             raise RunError(f"{path}: checkpoint is corrupt (sha256 differs from {self.manifest.name})")

@@ -54,6 +54,7 @@ class PredictResult:
     rows: int
     series: int
     input_rows: int
+    short_series: int = 0
 
 
 def validate(config: Config) -> dict[str, Any]:
@@ -64,7 +65,8 @@ def validate(config: Config) -> dict[str, Any]:
     """
     pre, arrays = prepare_training_data(config)
     paths = [p for p in (config.data.path, config.data.val_path, config.data.test_path) if p]
-    missing = sum(count_missing(p, [*config.data.features, *config.data.targets]) for p in paths)
+    columns = list(dict.fromkeys([*config.data.features, *config.data.targets]))
+    missing = sum(count_missing(p, columns) for p in paths)
     return {"config": config_to_dict(config), "data": summarize(pre, arrays, missing_cells=missing)}
 
 
@@ -332,6 +334,9 @@ def evaluate(run_path: str | Path, *, data: str | Path | None = None, split: str
         arrays = prepare_eval_data(pre, data)
         names = {"test": str(Path(data).resolve())}
     else:
+        for path in (config.data.path, config.data.val_path, config.data.test_path):
+            if path and not Path(path).exists():
+                raise DataError(f"{path}: the run's data file is gone; evaluate another file with --data PATH")
         _, arrays = prepare_training_data(config, pre)
         names = {s: s for s in ([split] if split else ["val", "test"])}
     tf, _ = _import_tensorflow(config.seed)
@@ -390,7 +395,6 @@ def predict(
     from rnnkit.data.predict_stream import ForecastStream, OutputWriter
 
     run, config, pre = _open_run(run_path)
-    output_path = Path(output_path)
     writer = OutputWriter(output_path, overwrite=overwrite)
     stream = ForecastStream(pre, input_path, chunk_rows=chunk_rows)
     stream.check_input()  # columns and dtypes, before the model is loaded
@@ -408,7 +412,7 @@ def predict(
             frame = stream.output_frame(block, pre.to_original(predictions, block.last_raw))
             writer.write(frame)
             rows += len(frame)
-    return PredictResult(output_path, rows, stream.series_seen, stream.rows_read)
+    return PredictResult(writer.path, rows, stream.series_seen, stream.rows_read, stream.short_series)
 
 
 # --------------------------------------------------------------------------------------------

@@ -19,6 +19,10 @@ from rnnkit.runs import FAULT_ENV, RunFolder
 
 pytestmark = pytest.mark.slow
 EPOCHS = 4
+HOLD_LOCK = (
+    "import time\nfrom rnnkit.runs import RunFolder\n"
+    "with RunFolder({run!r}).lock():\n    print('held', flush=True)\n    time.sleep(60)"
+)
 
 
 def cli_run(*args):
@@ -102,7 +106,7 @@ def test_resume_in_process_and_extending_epochs(experiment):
 
 
 def test_resume_refuses_changed_data_model_or_optimizer(experiment, tmp_path):
-    folder, config, reference = experiment
+    reference = experiment[2]
     for override, fragment in (
         ("model.units=[7]", "model.units changed from [6] to [7]"),
         ("data.window=5", "data.window changed from 8 to 5"),
@@ -161,7 +165,7 @@ def test_a_second_writer_is_refused_and_a_stale_lock_taken_over(tmp_path, traine
         [
             sys.executable,
             "-c",
-            f"import time\nfrom rnnkit.runs import RunFolder\nwith RunFolder({str(run)!r}).lock():\n    print('held', flush=True)\n    time.sleep(60)",
+            [sys.executable, "-c", HOLD_LOCK.format(run=str(run))],
         ],
         stdout=subprocess.PIPE,
         text=True,

@@ -126,13 +126,16 @@ def test_missing_policies(tmp_path):
     [
         (lambda f: f.assign(y=f["y"].astype(object).where(f.index != 3, "abc")), r"line 5, column 'y': 'abc' is not a number"),
         (lambda f: f.assign(x=f["x"].where(f.index != 2, np.inf)), r"line 4, column 'x': inf is not a finite number"),
-        (lambda f: pd.concat([f, f.iloc[[4]]]), r"series 's0', column 'date': time 2024-01-05 00:00:00 appears more than once"),
+        (
+            lambda f: pd.concat([f, f.iloc[[4]]]),
+            r"series 's0', column 'date': time 2024-01-05 00:00:00 appears more than once \(line 6 and line 42\)",
+        ),
         (
             lambda f: f.assign(date=f["date"].where(f.index != 6, "soon")),
             r"line 8, column 'date': 'soon' is neither a number nor a date",
         ),
         (lambda f: f.drop(columns=["x"]), r"column 'x' not found"),
-        (lambda f: f.rename(columns={"y": "why"}), r"column 'y' not found; did you mean 'why'\?"),
+        (lambda f: f.rename(columns={"y": "Y"}), r"column 'y' not found; did you mean 'Y'\? Columns: id, date, Y, x"),
         (lambda f: f.iloc[:0], r"no data rows \(header only\)"),
         (lambda f: f.iloc[:12], r"no training windows: each series needs at least data.window \+ data.horizon = 10"),
     ],

@@ -49,8 +49,10 @@ class ForecastStream:
         self.columns = list(
             dict.fromkeys(c for c in [pre.id, pre.time, *pre.features, *(pre.targets if self.has_targets else [])] if c)
         )
+        self.numeric = list(dict.fromkeys([*pre.features, *(pre.targets if self.has_targets else [])]))
         self.series_seen = 0
         self.rows_read = 0
+        self.short_series = 0  # series with fewer rows than one window, so no forecast
 
     def check_input(self) -> None:
         """Check the file, its columns and the dtypes of its first rows against the schema.
@@ -63,7 +65,7 @@ class ForecastStream:
         first = next(iter_table(self.path, self.columns, min(self.chunk_rows, 10_000)), None)
         if first is None or len(first) == 0:
             raise DataError(f"{self.path}: no data rows (header only)")
-        self.pre.check_frame(clean_frame(first, self.pre, self.path), self.path)
+        self.pre.check_frame(clean_frame(first, self.pre, self.path, numeric=self.numeric), self.path)
 
     def output_columns(self) -> list[str]:
         steps = [f"{t}_h{k}" for t in self.pre.targets for k in range(1, self.pre.horizon + 1)]
@@ -78,7 +80,7 @@ class ForecastStream:
         offset = 0
         for chunk in iter_table(self.path, self.columns, self.chunk_rows):
             size = len(chunk)
-            chunk = clean_frame(chunk, pre, self.path, row_offset=offset)
+            chunk = clean_frame(chunk, pre, self.path, row_offset=offset, numeric=self.numeric)
             pre.check_frame(chunk, self.path)
             segments = []
             for key, rows in self._by_series(chunk):
@@ -101,6 +103,7 @@ class ForecastStream:
             self.rows_read += size
             if segments:
                 yield self._block(segments)
+        self.short_series = sum(1 for key in counts if counts[key] < pre.window)
         if last_only:
             segments = [(k, r, np.array([len(r) - 1]), counts[k] - len(r)) for k, r in tails.items() if len(r) >= pre.window]
             if segments:
@@ -139,10 +142,9 @@ class ForecastStream:
             )
 
     def _ffill(self, rows: pd.DataFrame) -> pd.DataFrame:
-        numeric = list(dict.fromkeys([*self.pre.features, *(self.pre.targets if self.has_targets else [])]))
         rows = rows.copy()
-        rows[numeric] = rows[numeric].ffill()
-        return rows[~rows[numeric].isna().any(axis=1)].reset_index(drop=True)
+        rows[self.numeric] = rows[self.numeric].ffill()
+        return rows[~rows[self.numeric].isna().any(axis=1)].reset_index(drop=True)
 
     def _block(self, segments: list) -> Block:
         pre = self.pre
@@ -168,14 +170,15 @@ class ForecastStream:
 class OutputWriter:
     """Writes CSV or Parquet in pieces to a temp file, renamed into place only on success."""
 
-    def __init__(self, path: Path, overwrite: bool = False) -> None:
+    def __init__(self, path: str | Path, overwrite: bool = False) -> None:
+        if Path(path).is_dir():
+            raise ConfigError(f"{path}: is a directory; expected an output file path")
         self.format = table_format(path, for_output=True)
+        path = Path(path)
         if path.exists() and not overwrite:
             raise ConfigError(f"{path}: output file already exists; choose another --output or pass --overwrite")
-        if path.exists() and path.is_dir():
-            raise ConfigError(f"{path}: is a directory; expected an output file path")
         if not path.parent.is_dir():
-            raise ConfigError(f"{path}: output folder {path.parent} does not exist")
+            raise ResourceError(f"{path}: output folder {path.parent} does not exist")
         self.path = path
         self.temp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
         self._handle = None

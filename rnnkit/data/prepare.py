@@ -121,7 +121,9 @@ def prepare_eval_data(pre: Preprocessor, path: str | Path) -> SeriesArrays:
     return arrays
 
 
-def clean_frame(frame: pd.DataFrame, data: ColumnRoles, path: str | Path, row_offset: int = 0) -> pd.DataFrame:
+def clean_frame(
+    frame: pd.DataFrame, data: ColumnRoles, path: str | Path, row_offset: int = 0, numeric: Sequence[str] | None = None
+) -> pd.DataFrame:
     """Check cells and apply the ``error`` and ``drop`` missing-value policies.
 
     ``ffill`` needs rows in time order and is applied by :func:`fill_forward` after
@@ -137,7 +139,7 @@ def clean_frame(frame: pd.DataFrame, data: ColumnRoles, path: str | Path, row_of
     line = _line_namer(path, row_offset)
     if len(frame) == 0:
         raise DataError(f"{path}: no data rows (header only); expected at least one row per series")
-    numeric = list(dict.fromkeys([*data.features, *data.targets]))
+    numeric = list(numeric) if numeric is not None else list(dict.fromkeys([*data.features, *data.targets]))
     for column in numeric:
         values = frame[column]
         if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
@@ -194,6 +196,19 @@ def fill_forward(frame: pd.DataFrame, data: ColumnRoles, path: str | Path) -> pd
 def order_series(frame: pd.DataFrame, data: ColumnRoles, path: str | Path) -> pd.DataFrame:
     """Sort rows by series then time (stable), refusing duplicate times within a series."""
     keys = [k for k in (data.id, data.time) if k is not None]
+    single_file = "__source__" not in frame or frame["__source__"].nunique() <= 1
+    if data.time is not None and single_file:
+        # Name the file lines of a duplicate before sorting loses them.
+        duplicated = np.flatnonzero(frame.duplicated(keys, keep=False).to_numpy())
+        if len(duplicated):
+            first = frame.loc[duplicated[0], keys]
+            same = duplicated[(frame.loc[duplicated, keys] == first).all(axis=1).to_numpy()]
+            line = _line_namer(path, 0)
+            where = f"series '{first[data.id]}', " if data.id else ""
+            raise DataError(
+                f"{path}: {where}column '{data.time}': time {first[data.time]} appears more than once "
+                f"({line(int(same[0]))} and {line(int(same[1]))}); expected one row per time step in each series"
+            )
     if keys:
         frame = frame.sort_values(keys, kind="stable").reset_index(drop=True)
     if data.time is not None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from rnnkit.errors import DataError
+from rnnkit.errors import ConfigError, DataError
 
 FORMATS = {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
 _PICKLE_MAGIC = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
@@ -19,15 +20,17 @@ def table_format(path: str | Path, *, for_output: bool = False) -> str:
     """Return ``"csv"`` or ``"parquet"`` from the file extension.
 
     Raises:
-        DataError: a URL or an unsupported extension (pickle, Excel, ...).
+        DataError: a URL or an unsupported input extension (pickle, Excel, ...).
+        ConfigError: an unsupported output extension (a usage error).
     """
     text = str(path)
-    if "://" in text:
-        raise DataError(f"{text}: URLs are not read; rnnkit reads local CSV or Parquet files only")
+    if "://" in text or re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:/", text):
+        raise DataError(f"{text}: URLs are not read; rnnkit reads and writes local CSV or Parquet files only")
     suffix = Path(text).suffix.lower()
     if suffix not in FORMATS:
         role = "output" if for_output else "input"
-        raise DataError(f"{text}: unsupported {role} format '{suffix or '(none)'}'; expected one of {', '.join(sorted(FORMATS))}")
+        error = ConfigError if for_output else DataError
+        raise error(f"{text}: unsupported {role} format '{suffix or '(none)'}'; expected one of {', '.join(sorted(FORMATS))}")
     return FORMATS[suffix]
 
 
@@ -37,12 +40,14 @@ def check_readable(path: str | Path) -> Path:
     Raises:
         DataError: with the reason.
     """
-    fmt = table_format(path)
+    if "://" in str(path):
+        table_format(path)  # refuses URLs with their own message
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory; expected a CSV or Parquet file")
+    fmt = table_format(path)
     if not path.exists():
         raise DataError(f"{path}: data file not found")
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory; expected a {fmt.upper()} file")
     try:
         with path.open("rb") as handle:
             head = handle.read(4)
@@ -84,7 +89,8 @@ def read_table(path: str | Path, columns: Sequence[str]) -> pd.DataFrame:
             return pd.read_parquet(path, columns=list(dict.fromkeys(columns)))
         except Exception as exc:
             raise DataError(f"{path}: cannot read Parquet: {_first_line(exc)}") from None
-    return _read_csv(path, usecols=list(dict.fromkeys(columns)))
+    # Every column is parsed (not usecols) so a row with an extra field is an error, not dropped.
+    return _read_csv(path)[list(dict.fromkeys(columns))]
 
 
 def iter_table(path: str | Path, columns: Sequence[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
@@ -107,8 +113,9 @@ def iter_table(path: str | Path, columns: Sequence[str], chunk_rows: int) -> Ite
             raise DataError(f"{path}: cannot read Parquet: {_first_line(exc)}") from None
         return
     try:
-        reader = pd.read_csv(path, usecols=wanted, chunksize=chunk_rows, encoding="utf-8", low_memory=False)
-        yield from reader
+        with pd.read_csv(path, chunksize=chunk_rows, encoding="utf-8", low_memory=False) as reader:
+            for chunk in reader:
+                yield chunk[wanted]
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text near byte {exc.start}; save the CSV as UTF-8") from None
     except (pd.errors.ParserError, ValueError) as exc:
@@ -123,11 +130,10 @@ def require_columns(path: str | Path, available: Sequence[str], wanted: Sequence
     for column in wanted:
         if column not in available:
             folded = [c for c in available if str(c).lower() == column.lower()]
-            close = folded or difflib.get_close_matches(column, [str(c) for c in available], n=1, cutoff=0.5)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            shown = ", ".join(list(available)[:12]) + (", ..." if len(available) > 12 else "")
-            hint += _delimiter_hint(available)
-            raise DataError(f"{path}: column '{column}' not found{hint} Columns: {shown}")
+            close = folded or difflib.get_close_matches(column, [str(c) for c in available], n=1, cutoff=0.6)
+            hint = f"; did you mean '{close[0]}'?" if close else "."
+            shown = ", ".join(map(str, list(available)[:12])) + (", ..." if len(available) > 12 else "")
+            raise DataError(f"{path}: column '{column}' not found{hint}{_delimiter_hint(available)} Columns: {shown}")
 
 
 def atomic_output_path(path: Path) -> Path:
@@ -151,8 +157,8 @@ def _delimiter_hint(columns: Sequence[str]) -> str:
     if len(columns) == 1:
         for sep, name in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe")):
             if sep in str(columns[0]):
-                return f" (the header looks {name}-separated; rnnkit reads comma-separated CSV)."
-    return "."
+                return f" The header looks {name}-separated; rnnkit reads comma-separated CSV."
+    return ""
 
 
 def _first_line(exc: BaseException) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import difflib
 import os
 import re
@@ -72,8 +73,17 @@ def read_columns(path: str | Path) -> list[str]:
             return list(pq.ParquetFile(path).schema_arrow.names)
         except Exception as exc:  # pyarrow raises several types for corrupt files
             raise DataError(f"{path}: cannot read Parquet: {_first_line(exc)}") from None
-    frame = _read_csv(path, nrows=0)
-    return [str(c) for c in frame.columns]
+    # The raw header: pandas would rename a repeated name ("x", "x.1") and hide the repeat.
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            header = next(csv.reader(handle), None)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text near byte {exc.start}; save the CSV as UTF-8") from None
+    except csv.Error as exc:
+        raise DataError(f"{path}: cannot parse the CSV header: {exc}") from None
+    if not header:
+        raise DataError(f"{path}: file has no header row; expected comma-separated columns")
+    return header
 
 
 def read_table(path: str | Path, columns: Sequence[str]) -> pd.DataFrame:

@@ -37,7 +37,9 @@ class RunRecorder(keras.callbacks.Callback):
         self.monitor = monitor
         self.patience = patience
         self.min_delta = min_delta
-        self.best_value = float(state.get("best_value", math.inf))
+        # Accuracy improves upwards, losses and errors downwards.
+        self.sign = -1.0 if monitor.endswith("accuracy") else 1.0
+        self.best_value = float(state.get("best_value", self.sign * math.inf))
         self.best_epoch = int(state.get("best_epoch", 0))
         self.wait = int(state.get("wait", 0))
         self.rows: list[dict[str, Any]] = list(state.get("rows", []))
@@ -77,7 +79,7 @@ class RunRecorder(keras.callbacks.Callback):
         seconds = time.perf_counter() - self._started
         row = {"epoch": number, **logs, "learning_rate": _learning_rate(self.model), "seconds": round(seconds, 3)}
         value = logs[self.monitor]
-        improved = value < self.best_value - self.min_delta
+        improved = self.sign * value < self.sign * self.best_value - self.min_delta
         if improved:
             self.best_value, self.best_epoch, self.wait = value, number, 0
             self.best_weights = self.model.get_weights()

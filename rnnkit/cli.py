@@ -42,7 +42,7 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context):
         debug = bool(ctx.params.get("debug"))
         if not debug:
-            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off stderr
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ log lines off stderr
         try:
             return super().invoke(ctx)
         except RnnkitError as exc:
@@ -166,7 +166,28 @@ def predict(
     )
     if result.short_series:
         click.echo(f"rnnkit: warning: {result.short_series} series have fewer rows than the window and got no forecast", err=True)
-    click.echo(f"wrote {result.rows} forecasts for {result.series} series ({result.input_rows} input rows) to {result.output}")
+    click.echo(
+        f"wrote {result.rows} predictions for {result.series} series or sequences "
+        f"({result.input_rows} input rows) to {result.output}"
+    )
+
+
+@cli.command()
+@click.argument("run", type=click.Path(path_type=Path))
+@click.option("--prompt", default="", help="Text to continue (default: start from a token drawn from training frequencies).")
+@click.option("--length", default=200, show_default=True, type=click.IntRange(min=0), help="Tokens to generate.")
+@click.option(
+    "--temperature", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True), help="Sampling temperature."
+)
+@click.option("--top-k", type=click.IntRange(min=1), help="Sample among the K most likely tokens only.")
+@click.option(
+    "--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of the sampler: same seed, same text."
+)
+def generate(run: Path, prompt: str, length: int, temperature: float, top_k: int | None, seed: int) -> None:
+    """Sample text from a generate RUN, one token at a time through the model's state."""
+    from rnnkit import training
+
+    click.echo(training.generate(run, prompt=prompt, length=length, temperature=temperature, top_k=top_k, seed=seed))
 
 
 @cli.command()
@@ -209,31 +230,65 @@ def _fmt(value, digits: int = 4) -> str:
     return str(value)
 
 
+# Table columns per kind of metrics: (header, where, key, digits); where is "model" or "baseline".
+_TABLES = {
+    "mae": [
+        ("windows", "model", "windows", 0),
+        ("MAE", "model", "mae", 4),
+        ("RMSE", "model", "rmse", 4),
+        ("sMAPE%", "model", "smape", 3),
+        ("MASE", "model", "mase", 3),
+        ("naive MAE", "baseline", "mae", 4),
+        ("naive RMSE", "baseline", "rmse", 4),
+        ("rel MAE", "model", "rel_mae", 3),
+    ],
+    "macro_f1": [
+        ("count", "model", "count", 0),
+        ("accuracy", "model", "accuracy", 4),
+        ("macro-F1", "model", "macro_f1", 4),
+        ("majority acc", "baseline", "accuracy", 4),
+        ("majority F1", "baseline", "macro_f1", 4),
+    ],
+    "perplexity": [
+        ("tokens", "model", "tokens", 0),
+        ("cross-entropy", "model", "cross_entropy", 4),
+        ("perplexity", "model", "perplexity", 4),
+        ("accuracy", "model", "accuracy", 4),
+        ("unigram ppl", "baseline", "perplexity", 4),
+    ],
+}
+
+
 def _metrics_table(results: dict) -> str:
-    header = ["split", "windows", "MAE", "RMSE", "sMAPE%", "MASE", "naive MAE", "naive RMSE", "rel MAE"]
-    rows = [header]
-    steps = []
+    if not results:
+        return "no validation or test data to score"
+    first = next(iter(results.values()))["model"]
+    kind = next(k for k in _TABLES if k in first)
+    columns = _TABLES[kind]
+    rows = [["split", *[c[0] for c in columns]]]
+    notes = []
     for name, entry in results.items():
-        model, baseline = entry["model"], entry.get("baseline") or {}
+        parts = {"model": entry["model"], "baseline": entry.get("baseline") or {}}
+        label = Path(name).name if os.sep in name else name
         rows.append(
             [
-                Path(name).name if os.sep in name else name,
-                _fmt(model.get("windows")),
-                _fmt(model["mae"]),
-                _fmt(model["rmse"]),
-                _fmt(model["smape"], 3),
-                _fmt(model.get("mase"), 3),
-                _fmt(baseline.get("mae")),
-                _fmt(baseline.get("rmse")),
-                _fmt(model.get("rel_mae"), 3),
+                label,
+                *[
+                    _fmt(parts[where].get(key), digits or 4) if digits else _fmt(parts[where].get(key))
+                    for _, where, key, digits in columns
+                ],
             ]
         )
-        per_step = model.get("per_step", {}).get("mae", [])
+        per_step = entry["model"].get("per_step", {}).get("mae", [])
         if len(per_step) > 1:
-            steps.append(f"{rows[-1][0]} MAE by step: " + " ".join(_fmt(v, 3) for v in per_step))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+            notes.append(f"{label} MAE by step: " + " ".join(_fmt(v, 3) for v in per_step))
+        matrix = entry["model"].get("confusion_matrix")
+        if matrix is not None and len(matrix) <= 10:
+            labels = entry["model"]["labels"]
+            notes.append(f"{label} confusion (rows true, columns predicted; {', '.join(labels)}): {matrix}")
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [
         "  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True)))
         for row in rows
     ]
-    return "\n".join(lines + steps)
+    return "\n".join(lines + notes)

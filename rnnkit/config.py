@@ -19,7 +19,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from rnnkit.errors import ConfigError
 
 # Choices are registries: the keys are the valid config values and feed errors and help text.
-TASKS = {"forecast": "predict the next `horizon` steps of the target column(s) of each series"}
+TASKS = {
+    "forecast": "predict the next `horizon` steps of the target column(s) of each series",
+    "classify": "one label per sequence (numeric channels, or a text column with data.tokenize)",
+    "tag": "one label per step of each sequence",
+    "generate": "a language model over a plain text file, sampled with `rnnkit generate`",
+}
+# Monitors each task can watch; the first is the default.
+TASK_MONITORS = {
+    "forecast": ("val_loss", "loss", "val_mae", "mae"),
+    "classify": ("val_loss", "loss", "val_accuracy", "accuracy"),
+    "tag": ("val_loss", "loss", "val_accuracy", "accuracy"),
+    "generate": ("val_loss", "loss", "val_accuracy", "accuracy"),
+}
 CELLS = {
     "simple": "SimpleRNN: the plain recurrence h_t = tanh(W x_t + U h_{t-1} + b)",
     "lstm": "LSTM: gated cell with a separate memory, good default for long dependencies",
@@ -42,11 +54,13 @@ DETREND = {
 }
 OPTIMIZERS = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD with momentum 0.9", "rmsprop": "RMSprop"}
 LOSSES = {
-    "auto": "mse for forecast",
+    "auto": "mse for forecast, crossentropy for the other tasks",
     "mse": "mean squared error",
     "mae": "mean absolute error",
     "huber": "Huber loss (delta 1.0, in scaled units)",
+    "crossentropy": "sparse categorical cross-entropy (classify, tag, generate)",
 }
+REGRESSION_LOSSES = ("mse", "mae", "huber")
 
 PATH_KEYS = ("data.path", "data.val_path", "data.test_path")
 
@@ -68,13 +82,18 @@ class SplitConfig(_Section):
 
 
 class DataConfig(_Section):
-    path: str = Field(description="CSV or Parquet file in long layout; relative paths are relative to the config file")
+    path: str = Field(description="CSV or Parquet file (plain text for generate); relative paths are relative to the config file")
     val_path: str | None = Field(None, description="explicit validation file (same columns); replaces split.val")
     test_path: str | None = Field(None, description="explicit test file (same columns); replaces split.test")
-    id: str | None = Field(None, description="column naming the series a row belongs to; absent means one series")
+    id: str | None = Field(None, description="column naming the series or sequence a row belongs to; absent means one series")
     time: str | None = Field(None, description="column ordering rows within a series (numbers or dates); absent means file order")
-    features: list[str] = Field(min_length=1, description="numeric input columns; include the target to use its past values")
-    target: str | list[str] = Field(description="column or columns to forecast")
+    layout: Literal["long", "wide"] = Field("long", description="long: one row per step; wide: one row per sequence (classify)")
+    features: list[str] | None = Field(
+        None, min_length=1, description="input columns (numeric; or one text column with tokenize); wide layout: default all"
+    )
+    target: str | list[str] | None = Field(
+        None, description="forecast: column(s) to predict; classify: label; tag: per-step label"
+    )
     window: int = Field(48, ge=1, le=100_000, description="input steps per example")
     horizon: int = Field(1, ge=1, le=10_000, description="steps ahead predicted at once (direct multi-step output)")
     stride: int = Field(1, ge=1, description="steps between consecutive training windows")
@@ -84,15 +103,26 @@ class DataConfig(_Section):
     )
     missing: Literal["error", "drop", "ffill"] = Field("error", description="what to do with missing values")
     detrend: Literal["none", "last_value"] = Field("none", description="how to handle trends: none or last_value (see docs)")
+    max_length: int | None = Field(
+        None, ge=1, le=1_000_000, description="classify/tag: keep at most this many (last) steps; null: the longest sequence"
+    )
+    tokenize: Literal["char", "word"] | None = Field(None, description="text inputs: split into characters or words")
+    vocab_size: int = Field(
+        20_000, ge=3, le=10_000_000, description="text: largest vocabulary kept (by frequency), ids 0-1 reserved"
+    )
+    lowercase: bool = Field(False, description="text: lowercase before tokenizing")
 
     @property
     def targets(self) -> list[str]:
+        if self.target is None:
+            return []
         return [self.target] if isinstance(self.target, str) else list(self.target)
 
     @field_validator("features")
     @classmethod
-    def _no_duplicate_features(cls, value: list[str]) -> list[str]:
-        _check_unique(value, "features")
+    def _no_duplicate_features(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            _check_unique(value, "features")
         return value
 
     @field_validator("target")
@@ -108,7 +138,7 @@ class DataConfig(_Section):
     def _roles_do_not_overlap(self) -> DataConfig:
         for key in ("id", "time"):
             column = getattr(self, key)
-            if column is not None and (column in self.features or column in self.targets):
+            if column is not None and (column in (self.features or []) or column in self.targets):
                 raise ValueError(f"column '{column}' is the {key} column and cannot also be a feature or target")
         if self.id is not None and self.id == self.time:
             raise ValueError(f"id and time must be different columns. Received: both '{self.id}'")
@@ -125,6 +155,7 @@ class ModelConfig(_Section):
     dense_activation: Literal["relu", "tanh", "gelu", "linear"] = Field(
         "relu", description="activation of the head's hidden layers"
     )
+    embedding_dim: int = Field(32, ge=1, le=65536, description="text: size of each token's learned vector")
 
     @property
     def layer_units(self) -> list[int]:
@@ -149,8 +180,8 @@ class ModelConfig(_Section):
 
 
 class EarlyStoppingConfig(_Section):
-    monitor: Literal["val_loss", "loss", "val_mae", "mae"] = Field(
-        "val_loss", description="metric watched for the best checkpoint and early stopping (lower is better)"
+    monitor: Literal["val_loss", "loss", "val_mae", "mae", "val_accuracy", "accuracy"] = Field(
+        "val_loss", description="metric watched for the best checkpoint and early stopping (accuracy: higher is better)"
     )
     patience: int | None = Field(5, ge=0, description="epochs without improvement before stopping; null never stops early")
     min_delta: float = Field(0.0, ge=0.0, description="smallest change that counts as an improvement")
@@ -162,7 +193,10 @@ class TrainConfig(_Section):
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = Field("adam", description="optimizer")
     learning_rate: float = Field(0.001, gt=0.0, le=10.0, description="initial learning rate")
     clipnorm: float | None = Field(None, gt=0.0, description="clip each gradient to this norm; null disables")
-    loss: Literal["auto", "mse", "mae", "huber"] = Field("auto", description="training loss; auto picks by task")
+    loss: Literal["auto", "mse", "mae", "huber", "crossentropy"] = Field("auto", description="training loss; auto picks by task")
+    class_weight: Literal["none", "balanced"] = Field(
+        "none", description="classify: weigh classes inversely to their training frequency"
+    )
     shuffle: bool = Field(True, description="shuffle training windows each epoch (seeded)")
     early_stopping: EarlyStoppingConfig = Field(
         default_factory=EarlyStoppingConfig, description="best-checkpoint and stopping rule"
@@ -176,12 +210,51 @@ class OutputConfig(_Section):
 class Config(_Section):
     name: str = Field("run", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description="prefix of the run folder name")
     seed: int = Field(42, ge=0, le=2**31 - 1, description="seed for weights, shuffling and dropout")
-    task: Literal["forecast"] = Field("forecast", description="what to learn: " + ", ".join(TASKS))
+    task: Literal["forecast", "classify", "tag", "generate"] = Field("forecast", description="what to learn: " + ", ".join(TASKS))
     data: DataConfig = Field(description="where the sequences are and how to cut them into examples")
     model: ModelConfig = Field(default_factory=ModelConfig, description="the recurrent network")
     train: TrainConfig = Field(default_factory=TrainConfig, description="how to fit it")
     output: OutputConfig = Field(default_factory=OutputConfig, description="where runs go")
     versions: dict[str, str] | None = Field(None, description="library versions, written by rnnkit train; ignored on input")
+
+    @model_validator(mode="after")
+    def _task_needs(self) -> Config:
+        data, task = self.data, self.task
+        required = {"forecast": ("features", "target"), "classify": ("target",), "tag": ("id", "features", "target")}
+        for key in required.get(task, ()):
+            if getattr(data, key) is None:
+                raise ValueError(f"task '{task}' needs data.{key}")
+        if task == "classify" and data.layout == "long" and data.features is None:
+            raise ValueError("task 'classify' with data.layout long needs data.features (or set data.layout: wide)")
+        if task == "classify" and data.layout == "long" and data.id is None and data.tokenize is None:
+            raise ValueError("task 'classify' with numeric long-layout data needs data.id naming each sequence")
+        if task in ("classify", "tag") and isinstance(data.target, list) and len(data.target) != 1:
+            raise ValueError(f"task '{task}' takes one label column in data.target. Received: {data.target}")
+        if task != "classify" and data.layout == "wide":
+            raise ValueError(f"data.layout 'wide' is for task 'classify'. Received: task '{task}'")
+        if data.tokenize is not None and task in ("classify", "tag") and (data.features is None or len(data.features) != 1):
+            raise ValueError(f"data.tokenize needs exactly one text column in data.features. Received: {data.features}")
+        if data.tokenize is not None and task == "forecast":
+            raise ValueError("data.tokenize is for classify, tag and generate; forecast reads numbers")
+        if task == "generate":
+            if data.tokenize is None:
+                raise ValueError("task 'generate' needs data.tokenize: char or word")
+            if self.model.bidirectional:
+                raise ValueError(
+                    "model.bidirectional must be false for task 'generate': a language model may not read the future "
+                    "it predicts, and generation runs forwards one step at a time"
+                )
+        if task != "forecast" and data.detrend != "none":
+            raise ValueError(f"data.detrend is for forecast. Received: detrend '{data.detrend}' with task '{task}'")
+        monitor = self.train.early_stopping.monitor
+        if monitor not in TASK_MONITORS[task]:
+            allowed = ", ".join(f"'{m}'" for m in TASK_MONITORS[task])
+            raise ValueError(f"train.early_stopping.monitor for task '{task}' must be one of {allowed}. Received: '{monitor}'")
+        loss = self.train.loss
+        if loss != "auto" and (task == "forecast") == (loss == "crossentropy"):
+            expected = "auto, mse, mae or huber" if task == "forecast" else "auto or crossentropy"
+            raise ValueError(f"train.loss for task '{task}' must be {expected}. Received: '{loss}'")
+        return self
 
     @model_validator(mode="after")
     def _monitor_has_data(self) -> Config:

@@ -67,3 +67,43 @@ def _summary(
         "mape": mape,
         "mase": mase,
     }
+
+
+def classification_metrics(truth: np.ndarray, predicted: np.ndarray, labels: list[str]) -> dict:
+    """Accuracy, macro-F1, per-class precision/recall/F1/support and the confusion matrix.
+
+    Args:
+        truth: true class ids (one per sequence, or per unpadded step).
+        predicted: predicted class ids, same shape.
+        labels: class names by id.
+
+    Returns:
+        ``accuracy``, ``macro_f1``, ``per_class`` ({label: {precision, recall, f1, support}}),
+        ``confusion_matrix`` (rows: truth, columns: prediction, in ``labels`` order), ``count``.
+    """
+    n = len(labels)
+    matrix = np.zeros((n, n), dtype=np.int64)
+    np.add.at(matrix, (truth.astype(np.int64), predicted.astype(np.int64)), 1)
+    true_positive = np.diag(matrix).astype(np.float64)
+    predicted_count = matrix.sum(axis=0).astype(np.float64)
+    support = matrix.sum(axis=1).astype(np.float64)
+    precision = np.divide(true_positive, predicted_count, out=np.zeros(n), where=predicted_count > 0)
+    recall = np.divide(true_positive, support, out=np.zeros(n), where=support > 0)
+    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(n), where=(precision + recall) > 0)
+    present = support > 0  # macro-F1 over the classes that occur in the truth
+    return {
+        "accuracy": float(true_positive.sum() / max(1, matrix.sum())),
+        "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
+        "count": int(matrix.sum()),
+        "per_class": {
+            label: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+            for label, p, r, f, s in zip(labels, precision, recall, f1, support, strict=True)
+        },
+        "labels": list(labels),
+        "confusion_matrix": matrix.tolist(),
+    }
+
+
+def language_model_metrics(cross_entropy: float, tokens: int) -> dict:
+    """Per-token cross-entropy (nats) and perplexity."""
+    return {"cross_entropy": float(cross_entropy), "perplexity": float(np.exp(cross_entropy)), "tokens": int(tokens)}

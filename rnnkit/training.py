@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from rnnkit import __version__
 from rnnkit.config import (
     Config,
@@ -24,11 +22,10 @@ from rnnkit.config import (
     parse_overrides,
     validate_config,
 )
-from rnnkit.data.prepare import SeriesArrays, count_missing, prepare_eval_data, prepare_training_data, summarize
-from rnnkit.data.schema import Preprocessor
 from rnnkit.errors import ConfigError, DataError, DivergedError, Interrupted, ResourceError, RunError, Terminated
-from rnnkit.metrics import forecast_metrics, skill
 from rnnkit.runs import RunFolder, atomic_write, sha256_file
+from rnnkit.tasks import get_task, load_preprocessor
+from rnnkit.tasks.base import Task
 
 EVAL_BATCH = 1024
 
@@ -63,11 +60,9 @@ def validate(config: Config) -> dict[str, Any]:
     Raises:
         DataError: the data cannot be read or cut into training windows.
     """
-    pre, arrays = prepare_training_data(config)
-    paths = [p for p in (config.data.path, config.data.val_path, config.data.test_path) if p]
-    columns = list(dict.fromkeys([*config.data.features, *config.data.targets]))
-    missing = sum(count_missing(p, columns) for p in paths)
-    return {"config": config_to_dict(config), "data": summarize(pre, arrays, missing_cells=missing)}
+    task = get_task(config.task)
+    pre, data = task.prepare(config)
+    return {"config": config_to_dict(config), "data": task.summarize(config, pre, data)}
 
 
 def train(config: Config, *, run_dir: str | Path | None = None, verbose: int = 0) -> TrainResult:
@@ -91,13 +86,14 @@ def train(config: Config, *, run_dir: str | Path | None = None, verbose: int = 0
         DivergedError: the loss became NaN or infinite (status ``diverged``).
         Interrupted: SIGINT or SIGTERM (status ``interrupted``).
     """
-    pre, arrays = prepare_training_data(config)
+    task = get_task(config.task)
+    pre, data = task.prepare(config)
     pre.sources = data_fingerprints(config)
-    tf, keras = _import_tensorflow(config.seed)
+    _, keras = _import_tensorflow(config.seed)
     run = RunFolder.create(config.output.dir, config.name, run_dir)
     with run.lock():
         _write_run_files(run, config, pre)
-        return _fit(run, config, pre, arrays, tf, keras, verbose, resume_state=None)
+        return _fit(run, config, task, pre, data, keras, verbose, resume_state=None)
 
 
 def resume(
@@ -132,13 +128,13 @@ def resume(
                 apply_overrides(config_to_dict(config), parse_overrides(overrides)), "--set", list(overrides)
             )
         _check_resumable(run, stored, wanted)
-        pre = Preprocessor.load(run.schema)
+        task, pre = load_preprocessor(run.schema)
         for path, fingerprint in pre.sources.items():
             if data_fingerprint(path) != fingerprint:
                 raise DataError(
                     f"{path}: data file changed since the run started; resuming would not reproduce it. Start a new run"
                 )
-        _, arrays = prepare_training_data(wanted, pre)
+        _, data = task.prepare(wanted, pre)
         status = run.read_status()
         state = run.checkpoint_state("last") if run.checkpoint("last").exists() else None
         if status.get("state") == "complete" and state and state["epoch"] >= wanted.train.epochs:
@@ -146,66 +142,48 @@ def resume(
                 f"{run.root}: run is complete ({state['epoch']} epochs); raise train.epochs "
                 f"(--set train.epochs=N) to train further, or start a new run"
             )
-        tf, keras = _import_tensorflow(wanted.seed)
+        _, keras = _import_tensorflow(wanted.seed)
         if state is None:
             _clear_progress(run)
         _write_run_files(run, wanted, pre)
-        return _fit(run, wanted, pre, arrays, tf, keras, verbose, resume_state=state)
+        return _fit(run, wanted, task, pre, data, keras, verbose, resume_state=state)
 
 
-def _fit(
-    run: RunFolder, config: Config, pre: Preprocessor, arrays: SeriesArrays, tf, keras, verbose: int, resume_state
-) -> TrainResult:
+def _fit(run: RunFolder, config: Config, task: Task, pre, data, keras, verbose: int, resume_state) -> TrainResult:
     from rnnkit.callbacks import RunRecorder
-    from rnnkit.data.pipeline import WindowCutter, num_batches, ordered_dataset, training_dataset
     from rnnkit.models import build_model, load_model
 
-    warnings = list(arrays.warnings)
+    warnings = task.warnings(data)
     monitor = config.train.early_stopping.monitor
-    if monitor.startswith("val_") and len(arrays.origins["val"]) == 0:
-        warnings.append(f"no validation windows, so train.early_stopping.monitor falls back from {monitor} to loss")
-        monitor = "loss"
+    if monitor.startswith("val_") and not task.has_split(data, "val"):
+        warnings.append(f"no validation data, so train.early_stopping.monitor falls back from {monitor} to {monitor[4:]}")
+        monitor = monitor[4:]
     start = 0 if resume_state is None else int(resume_state["epoch"])
     run.write_status("running", epoch=start)
     try:
-        model = build_model(
-            config.model,
-            input_features=len(pre.features),
-            output_steps=pre.horizon,
-            output_dim=len(pre.targets),
-            window=pre.window,
+        model = build_model(config.model, **task.model_kwargs(pre))
+        model.compile(
+            optimizer=_optimizer(keras, config), loss=task.loss(keras, config), metrics=list(task.metrics), jit_compile=False
         )
-        model.compile(optimizer=_optimizer(keras, config), loss=_loss(keras, config), metrics=["mae"], jit_compile=False)
-        recorder = RunRecorder(
-            run, monitor, config.train.early_stopping.patience, config.train.early_stopping.min_delta, resume_state
-        )
+        stopping = config.train.early_stopping
+        recorder = RunRecorder(run, monitor, stopping.patience, stopping.min_delta, resume_state)
         if resume_state is not None:
             model.optimizer.build(model.trainable_variables)
             model.load_weights(run.verified_checkpoint("last"))
             recorder.restore_rng(model, resume_state)
             recorder.best_weights = load_model(run.verified_checkpoint("best")).get_weights()
-        cutter = WindowCutter(arrays.x, arrays.y, pre)
-        batch = config.train.batch_size
         if start < config.train.epochs and not recorder.should_stop():
+            datasets = task.datasets(config, pre, data, start)
             model.fit(
-                training_dataset(
-                    cutter,
-                    arrays.origins["train"],
-                    batch,
-                    seed=config.seed,
-                    shuffle=config.train.shuffle,
-                    epochs=config.train.epochs,
-                    initial_epoch=start,
-                ),
+                datasets.train,
                 epochs=config.train.epochs,
                 initial_epoch=start,
-                steps_per_epoch=num_batches(len(arrays.origins["train"]), batch),
-                validation_data=ordered_dataset(cutter, arrays.origins["val"], EVAL_BATCH)
-                if len(arrays.origins["val"])
-                else None,
+                steps_per_epoch=datasets.steps,
+                validation_data=datasets.val,
                 callbacks=[recorder],
                 shuffle=False,  # the dataset shuffles, seeded per epoch
                 verbose=verbose,
+                **datasets.fit_kwargs,
             )
     except (KeyboardInterrupt, Terminated) as exc:
         code = 143 if isinstance(exc, Terminated) else 130
@@ -227,9 +205,9 @@ def _fit(
         )
 
     model.set_weights(recorder.best_weights)
-    metrics: dict[str, Any] = {"val": {}, "test": {}, "baseline": {"method": "persistence (last observed value)"}}
+    metrics: dict[str, Any] = {"val": {}, "test": {}, "baseline": {}}
     for split in ("val", "test"):
-        result = _split_metrics(model, tf, cutter, pre, arrays, split)
+        result = task.evaluate(model, pre, data, split)
         if result is not None:
             metrics[split], metrics["baseline"][split] = result
     metrics["best_epoch"] = recorder.best_epoch
@@ -275,7 +253,7 @@ def _first_difference(key: str, was: Any, now: Any) -> str:
     return f"{key} changed from {was!r} to {now!r}"
 
 
-def _write_run_files(run: RunFolder, config: Config, pre: Preprocessor) -> None:
+def _write_run_files(run: RunFolder, config: Config, pre) -> None:
     resolved = config.model_copy(update={"versions": library_versions()})
     atomic_write(run.config, dump_yaml(config_to_dict(resolved)))
     run.write_json(run.schema, pre.to_dict())
@@ -329,27 +307,25 @@ def evaluate(run_path: str | Path, *, data: str | Path | None = None, split: str
         raise ConfigError(f"--split must be val or test. Received: {split!r}")
     if split is not None and data is not None:
         raise ConfigError("--split applies to the run's own data; with --data the whole file is evaluated")
-    run, config, pre = _open_run(run_path)
+    run, config, task, pre = _open_run(run_path)
     if data is not None:
-        arrays = prepare_eval_data(pre, data)
+        prepared = task.file_data(pre, data)
         names = {"test": str(Path(data).resolve())}
     else:
         for path in (config.data.path, config.data.val_path, config.data.test_path):
             if path and not Path(path).exists():
                 raise DataError(f"{path}: the run's data file is gone; evaluate another file with --data PATH")
-        _, arrays = prepare_training_data(config, pre)
+        _, prepared = task.prepare(config, pre)
         names = {s: s for s in ([split] if split else ["val", "test"])}
-    tf, _ = _import_tensorflow(config.seed)
-    from rnnkit.data.pipeline import WindowCutter
+    _import_tensorflow(config.seed)
     from rnnkit.models import load_model
 
     model = load_model(run.verified_checkpoint("best"))
-    cutter = WindowCutter(arrays.x, arrays.y, pre)
     results: dict[str, Any] = {}
     for source, name in names.items():
-        outcome = _split_metrics(model, tf, cutter, pre, arrays, source)
+        outcome = task.evaluate(model, pre, prepared, source)
         if outcome is None:
-            raise DataError(f"{config.data.path}: the {source} split has no complete window to evaluate")
+            raise DataError(f"{data or config.data.path}: the {source} split has nothing to evaluate")
         results[name] = {"model": outcome[0], "baseline": outcome[1]}
     with run.lock():  # metrics.json is shared with a training process
         if data is not None:
@@ -392,27 +368,49 @@ def predict(
         DataError: the input does not match the schema, or a series is out of time order.
         RunError: incomplete or corrupt run folder.
     """
-    from rnnkit.data.predict_stream import ForecastStream, OutputWriter
+    from rnnkit.data.predict_stream import OutputWriter
 
-    run, config, pre = _open_run(run_path)
+    run, config, task, pre = _open_run(run_path)
     writer = OutputWriter(output_path, overwrite=overwrite)
-    stream = ForecastStream(pre, input_path, chunk_rows=chunk_rows)
-    stream.check_input()  # columns and dtypes, before the model is loaded
-    tf, _ = _import_tensorflow(config.seed)
-    from rnnkit.data.pipeline import WindowCutter
+    stream = task.checked_stream(pre, input_path, chunk_rows)  # columns and cells, before the model is loaded
+    _import_tensorflow(config.seed)
     from rnnkit.models import load_model
 
     model = load_model(run.verified_checkpoint("best"))
-    infer = _inference_function(tf, model, pre)
-    writer.columns = stream.output_columns()
-    rows = 0
     with writer:
-        for block in stream.blocks(last_only=last_only):
-            predictions = _forecast(infer, WindowCutter(block.x, block.y, pre), block.origins, batch_size)
-            frame = stream.output_frame(block, pre.to_original(predictions, block.last_raw))
-            writer.write(frame)
-            rows += len(frame)
-    return PredictResult(writer.path, rows, stream.series_seen, stream.rows_read, stream.short_series)
+        stats = task.write_predictions(model, pre, stream, writer, batch_size=batch_size, last_only=last_only)
+    return PredictResult(writer.path, stats.rows, stats.sequences, stats.input_rows, stats.short)
+
+
+def generate(
+    run_path: str | Path,
+    *,
+    prompt: str = "",
+    length: int = 200,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    seed: int = 0,
+) -> str:
+    """Sample text from a ``generate`` run, one token at a time through the model's state.
+
+    Raises:
+        ConfigError: the run is not a language model, or an option is out of range.
+        RunError: incomplete or corrupt run folder.
+    """
+    from rnnkit.tasks.generate import sample
+
+    if length < 0 or temperature <= 0 or (top_k is not None and top_k < 1):
+        raise ConfigError(
+            f"--length must be at least 0, --temperature above 0 and --top-k at least 1. "
+            f"Received: length={length}, temperature={temperature}, top_k={top_k}"
+        )
+    run, config, task, pre = _open_run(run_path)
+    if task.name != "generate":
+        raise ConfigError(f"{run.root}: a {task.name} run; 'rnnkit generate' samples from generate runs")
+    _import_tensorflow(config.seed)
+    from rnnkit.models import load_model
+
+    return sample(load_model(run.verified_checkpoint("best")), pre, prompt, length, temperature, top_k, seed)
 
 
 # --------------------------------------------------------------------------------------------
@@ -421,6 +419,7 @@ def predict(
 def library_versions() -> dict[str, str]:
     """Versions recorded in config.yaml so a run can be reproduced months later."""
     import keras
+    import numpy
     import pandas
     import tensorflow as tf
 
@@ -429,7 +428,7 @@ def library_versions() -> dict[str, str]:
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
         "pandas": pandas.__version__,
-        "numpy": np.__version__,
+        "numpy": numpy.__version__,
         "python": platform.python_version(),
     }
 
@@ -472,8 +471,6 @@ _OPTIMIZERS = {
     "sgd": lambda keras, **kw: keras.optimizers.SGD(momentum=0.9, **kw),
     "rmsprop": lambda keras, **kw: keras.optimizers.RMSprop(**kw),
 }
-_LOSSES = {"mse": "mean_squared_error", "mae": "mean_absolute_error", "huber": "huber"}
-_TASK_LOSS = {"forecast": "mse"}
 
 
 def _optimizer(keras, config: Config):
@@ -483,41 +480,9 @@ def _optimizer(keras, config: Config):
     return _OPTIMIZERS[config.train.optimizer](keras, **kwargs)
 
 
-def _loss(keras, config: Config):
-    name = _TASK_LOSS[config.task] if config.train.loss == "auto" else config.train.loss
-    return keras.losses.Huber() if name == "huber" else _LOSSES[name]
-
-
-def _open_run(run_path: str | Path) -> tuple[RunFolder, Config, Preprocessor]:
+def _open_run(run_path: str | Path) -> tuple[RunFolder, Config, Task, Any]:
     run = RunFolder.open(run_path)
     config = _load_run_config(run)
-    pre = Preprocessor.load(run.schema)
+    task, pre = load_preprocessor(run.schema)
     run.verified_checkpoint("best")
-    return run, config, pre
-
-
-def _inference_function(tf, model, pre: Preprocessor):
-    spec = tf.TensorSpec((None, pre.window, len(pre.features)), tf.float32)
-    return tf.function(lambda x: model(x, training=False), input_signature=[spec])
-
-
-def _forecast(infer, cutter, origins: np.ndarray, batch_size: int) -> np.ndarray:
-    """Model outputs ``(windows, horizon, targets)`` for the windows ending at ``origins``."""
-    from rnnkit.data.pipeline import ordered_dataset
-
-    return np.concatenate([infer(x).numpy() for x in ordered_dataset(cutter, origins, batch_size, with_targets=False)])
-
-
-def _split_metrics(model, tf, cutter, pre: Preprocessor, arrays: SeriesArrays, split: str) -> tuple[dict, dict] | None:
-    origins = arrays.origins.get(split)
-    if origins is None or len(origins) == 0:
-        return None
-    predictions = _forecast(_inference_function(tf, model, pre), cutter, origins, EVAL_BATCH)
-    last = arrays.y_raw[origins]
-    forecast = pre.to_original(predictions, last)
-    truth = arrays.y_raw[origins[:, None] + np.arange(1, pre.horizon + 1)]
-    persistence = np.repeat(last[:, None, :], pre.horizon, axis=1)
-    model_metrics = forecast_metrics(truth, forecast, pre.targets, pre.naive_mae)
-    baseline = forecast_metrics(truth, persistence, pre.targets, pre.naive_mae)
-    model_metrics.update(skill(model_metrics, baseline))
-    return model_metrics, baseline
+    return run, config, task, pre

@@ -89,3 +89,40 @@ def trained_run(tmp_path_factory) -> Path:
     make_series(n_series=3, length=60).to_csv(data, index=False)
     config = load_config(write_config(folder, data, model={"cell": "lstm", "units": [8], "dense": [4]}))
     return train(config, run_dir=folder / "run").run_dir
+
+
+def make_sequences(n: int = 60, seed: int = 0, labels=("Standing", "1"), min_len: int = 8, max_len: int = 20) -> pd.DataFrame:
+    """Long-layout classification data: variable-length 2-channel sequences, class = frequency.
+
+    Channel ``b`` is unscaled (around 100) on purpose; labels are strings, one of them numeric-looking.
+    """
+    rng = np.random.default_rng(seed)
+    rows = []
+    for index in range(n):
+        label = labels[index % len(labels)]
+        frequency = 0.4 + 1.2 * labels.index(label)
+        length = int(rng.integers(min_len, max_len + 1))
+        phase = rng.uniform(0, 6.28)
+        for step in range(length):
+            rows.append(
+                {
+                    "seq": f"q{index:03d}",
+                    "t": step,
+                    "a": np.sin(frequency * step + phase) + rng.normal(0, 0.05),
+                    "b": 100 + 5 * np.cos(frequency * step + phase),
+                    "label": label,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def make_documents(n: int = 120, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    good, bad, filler = ["good", "great", "lovely"], ["bad", "awful", "dull"], ["the", "film", "was", "very", "and", "plot"]
+    docs = []
+    for index in range(n):
+        label = "pos" if index % 2 else "neg"
+        words = [*rng.choice(good if label == "pos" else bad, 2), *rng.choice(filler, int(rng.integers(2, 6)))]
+        rng.shuffle(words)
+        docs.append({"doc": f"d{index}", "text": " ".join(words), "sentiment": label})
+    return pd.DataFrame(docs)

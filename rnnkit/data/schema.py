@@ -56,6 +56,7 @@ class Preprocessor:
     dtypes: dict[str, str] = field(default_factory=dict)
     naive_mae: dict[str, float] = field(default_factory=dict)  # in-sample one-step naive MAE, for MASE
     sources: dict[str, str] = field(default_factory=dict)  # data file -> sha256 at train time (resume checks it)
+    task: str = "forecast"
     schema_version: int = SCHEMA_VERSION
 
     @property

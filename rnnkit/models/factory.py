@@ -13,8 +13,18 @@ from rnnkit.errors import RunError
 from rnnkit.models.rnn import RecurrentModel
 
 
-def build_model(model: ModelConfig, *, input_features: int, output_steps: int, output_dim: int, window: int) -> RecurrentModel:
-    """Create and build the model for inputs ``(batch, window, input_features)``."""
+def build_model(
+    model: ModelConfig,
+    *,
+    input_features: int,
+    output_steps: int,
+    output_dim: int,
+    window: int,
+    output_mode: str = "steps",
+    vocab_size: int | None = None,
+    mask_inputs: bool = False,
+) -> RecurrentModel:
+    """Create and build the model for inputs ``(batch, window, input_features)`` (or token ids)."""
     network = RecurrentModel(
         input_features=input_features,
         output_steps=output_steps,
@@ -26,9 +36,14 @@ def build_model(model: ModelConfig, *, input_features: int, output_steps: int, o
         recurrent_dropout=model.recurrent_dropout,
         dense=model.dense,
         dense_activation=model.dense_activation,
+        output_mode=output_mode,
+        vocab_size=vocab_size,
+        embedding_dim=model.embedding_dim,
+        mask_inputs=mask_inputs,
         name="rnnkit_model",
     )
-    network(np.zeros((1, window, input_features), dtype="float32"))
+    sample = np.ones((1, window), "int32") if vocab_size else np.zeros((1, window, input_features), "float32")
+    network(sample)
     return network
 
 

@@ -16,6 +16,12 @@ import keras
 
 CELL_LAYERS = {"simple": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
 STATE_NAMES = {"simple": ["h"], "lstm": ["h", "c"], "gru": ["h"]}
+# What the head emits: "steps" (batch, output_steps, output_dim) from the last step (forecast);
+# "vector" (batch, output_dim) from the last (unmasked) step (classify); "sequence"
+# (batch, time, output_dim) at every step (tag, generate).
+OUTPUT_MODES = ("steps", "vector", "sequence")
+# Value of padded steps in numeric inputs; a step whose features all equal it is masked.
+PAD_VALUE = -1.0e9
 
 
 @keras.saving.register_keras_serializable(package="rnnkit")
@@ -33,6 +39,10 @@ class RecurrentModel(keras.Model):
         recurrent_dropout: dropout on the recurrent state.
         dense: hidden sizes of the head.
         dense_activation: activation of the head's hidden layers.
+        output_mode: ``"steps"``, ``"vector"`` or ``"sequence"`` (see OUTPUT_MODES).
+        vocab_size: inputs are token ids ``(batch, time)`` below this, embedded and masked at 0.
+        embedding_dim: size of the token embedding.
+        mask_inputs: numeric inputs may hold padded steps (all features PAD_VALUE) to mask.
     """
 
     def __init__(
@@ -47,21 +57,31 @@ class RecurrentModel(keras.Model):
         recurrent_dropout: float = 0.0,
         dense: Sequence[int] = (),
         dense_activation: str = "relu",
+        output_mode: str = "steps",
+        vocab_size: int | None = None,
+        embedding_dim: int = 32,
+        mask_inputs: bool = False,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
         if cell not in CELL_LAYERS:
             raise ValueError(f"cell must be one of {sorted(CELL_LAYERS)}. Received: cell={cell!r}")
+        if output_mode not in OUTPUT_MODES:
+            raise ValueError(f"output_mode must be one of {OUTPUT_MODES}. Received: output_mode={output_mode!r}")
         units = [int(u) for u in units]
         if not units:
             raise ValueError("units must name at least one recurrent layer. Received: units=[]")
 
         # Layers.
+        self.embedding = (
+            keras.layers.Embedding(vocab_size, embedding_dim, mask_zero=True, name="embedding") if vocab_size else None
+        )
+        self.masking = keras.layers.Masking(mask_value=PAD_VALUE, name="masking") if mask_inputs and not vocab_size else None
         self.recurrent_layers = []
         for index, size in enumerate(units):
             layer = CELL_LAYERS[cell](
                 size,
-                return_sequences=index < len(units) - 1,
+                return_sequences=output_mode == "sequence" or index < len(units) - 1,
                 return_state=True,
                 dropout=dropout,
                 recurrent_dropout=recurrent_dropout,
@@ -73,8 +93,8 @@ class RecurrentModel(keras.Model):
         self.head_layers = [
             keras.layers.Dense(size, activation=dense_activation, name=f"dense_{index}") for index, size in enumerate(dense)
         ]
-        self.output_layer = keras.layers.Dense(output_steps * output_dim, name="output")
-        self.reshape = keras.layers.Reshape((output_steps, output_dim), name="steps")
+        self.output_layer = keras.layers.Dense(output_dim if output_mode != "steps" else output_steps * output_dim, name="output")
+        self.reshape = keras.layers.Reshape((output_steps, output_dim), name="steps") if output_mode == "steps" else None
 
         # Config: exactly the constructor arguments.
         self.input_features = int(input_features)
@@ -87,6 +107,10 @@ class RecurrentModel(keras.Model):
         self.recurrent_dropout = float(recurrent_dropout)
         self.dense = [int(d) for d in dense]
         self.dense_activation = dense_activation
+        self.output_mode = output_mode
+        self.vocab_size = int(vocab_size) if vocab_size else None
+        self.embedding_dim = int(embedding_dim)
+        self.mask_inputs = bool(mask_inputs)
 
     @property
     def state_structure(self) -> list[list[str]]:
@@ -97,17 +121,22 @@ class RecurrentModel(keras.Model):
         return [list(names) for _ in self.units]
 
     def build(self, input_shape) -> None:
-        """Create every weight for inputs of ``input_shape`` = ``(batch, time, input_features)``."""
+        """Create every weight for inputs ``(batch, time, input_features)`` (or ``(batch, time)`` ids)."""
         batch, steps = input_shape[0], input_shape[1]
         width = self.input_features
+        if self.embedding is not None:
+            self.embedding.build((batch, steps))
+            width = self.embedding_dim
         for layer, size in zip(self.recurrent_layers, self.units, strict=True):
             layer.build((batch, steps, width))
             width = size * (2 if self.bidirectional else 1)
+        head = (batch, steps, width) if self.output_mode == "sequence" else (batch, width)
         for layer in self.head_layers:
-            layer.build((batch, width))
-            width = layer.units
-        self.output_layer.build((batch, width))
-        self.reshape.build((batch, self.output_steps * self.output_dim))
+            layer.build(head)
+            head = (*head[:-1], layer.units)
+        self.output_layer.build(head)
+        if self.reshape is not None:
+            self.reshape.build((batch, self.output_steps * self.output_dim))
         self.built = True
 
     def call(self, inputs, initial_state=None, training=None, return_state=False):
@@ -126,6 +155,10 @@ class RecurrentModel(keras.Model):
         self._check_inputs(inputs)
         states_in = self._check_states(initial_state)
         x = inputs
+        if self.embedding is not None:
+            x = self.embedding(x)
+        elif self.masking is not None:
+            x = self.masking(x)
         final_states = []
         for layer, state in zip(self.recurrent_layers, states_in, strict=True):
             result = layer(x, initial_state=state, training=training)
@@ -133,7 +166,9 @@ class RecurrentModel(keras.Model):
             final_states.append(states)
         for layer in self.head_layers:
             x = layer(x)
-        outputs = self.reshape(self.output_layer(x))
+        outputs = self.output_layer(x)
+        if self.reshape is not None:
+            outputs = self.reshape(outputs)
         return (outputs, final_states) if return_state else outputs
 
     def get_config(self) -> dict:
@@ -149,11 +184,19 @@ class RecurrentModel(keras.Model):
             recurrent_dropout=self.recurrent_dropout,
             dense=list(self.dense),
             dense_activation=self.dense_activation,
+            output_mode=self.output_mode,
+            vocab_size=self.vocab_size,
+            embedding_dim=self.embedding_dim,
+            mask_inputs=self.mask_inputs,
         )
         return config
 
     def _check_inputs(self, inputs) -> None:
         shape = tuple(inputs.shape)
+        if self.embedding is not None:
+            if len(shape) != 2:
+                raise ValueError(f"RecurrentModel expects token ids of shape (batch, time); received shape {shape}")
+            return
         expected = f"(batch, time, {self.input_features})"
         if len(shape) != 3:
             hint = " For one univariate series, add a last axis of size 1." if len(shape) == 2 else ""

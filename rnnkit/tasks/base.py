@@ -1,0 +1,100 @@
+"""The interface every task implements, and helpers they share."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnnkit.config import Config
+
+
+@dataclass
+class Datasets:
+    """What ``fit`` needs: training batches (back-to-back epochs), steps per epoch, validation batches."""
+
+    train: Any
+    steps: int
+    val: Any | None
+    fit_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PredictStats:
+    """What ``predict`` wrote."""
+
+    rows: int
+    sequences: int
+    input_rows: int
+    short: int = 0
+
+
+class Task(ABC):
+    """One kind of learning problem; subclasses implement every abstract method."""
+
+    name = ""
+    preprocessor_class: Any = None
+    metrics: tuple[str, ...] = ()  # Keras metric names shown during training
+
+    @abstractmethod
+    def prepare(self, config: Config, pre=None) -> tuple[Any, Any]:
+        """Read and split the configured data; fit the preprocessor on training data unless given."""
+        ...
+
+    @abstractmethod
+    def summarize(self, config: Config, pre, data) -> dict[str, Any]:
+        """A data summary for ``rnnkit validate``."""
+        ...
+
+    def warnings(self, data) -> list[str]:
+        return list(getattr(data, "warnings", []))
+
+    @abstractmethod
+    def has_split(self, data, split: str) -> bool: ...
+
+    @abstractmethod
+    def model_kwargs(self, pre) -> dict[str, Any]:
+        """Arguments of :func:`rnnkit.models.build_model` besides the model config."""
+        ...
+
+    @abstractmethod
+    def loss(self, keras, config: Config): ...
+
+    @abstractmethod
+    def datasets(self, config: Config, pre, data, initial_epoch: int) -> Datasets: ...
+
+    @abstractmethod
+    def evaluate(self, model, pre, data, split: str) -> tuple[dict, dict] | None:
+        """``(model metrics, baseline metrics)`` on a split, or None when it is empty."""
+        ...
+
+    @abstractmethod
+    def file_data(self, pre, path: str | Path):
+        """A new labelled file prepared like training data, every example in split ``test``."""
+        ...
+
+    @abstractmethod
+    def checked_stream(self, pre, input_path, chunk_rows: int):
+        """A chunked reader of a prediction input, its columns and first rows checked (no model needed)."""
+        ...
+
+    @abstractmethod
+    def write_predictions(self, model, pre, stream, writer, *, batch_size: int, last_only: bool) -> PredictStats:
+        """Predict every block of ``stream`` into ``writer``."""
+        ...
+
+
+def inference_function(model, signature):
+    """A compiled forward pass (no dropout) for inputs of the given TensorSpec."""
+    import tensorflow as tf
+
+    return tf.function(lambda x: model(x, training=False), input_signature=[signature])
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)

@@ -1,0 +1,118 @@
+"""Forecasting: windows of each series in, the next ``horizon`` steps of the targets out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnnkit.config import Config
+from rnnkit.data.prepare import SeriesArrays, count_missing, prepare_eval_data, prepare_training_data, summarize
+from rnnkit.data.schema import Preprocessor
+from rnnkit.metrics import forecast_metrics, skill
+from rnnkit.tasks.base import Datasets, PredictStats, Task, inference_function
+
+EVAL_BATCH = 1024
+_LOSSES = {"mse": "mean_squared_error", "mae": "mean_absolute_error"}
+
+
+class ForecastTask(Task):
+    name = "forecast"
+    preprocessor_class = Preprocessor
+    metrics = ("mae",)
+    baseline = "persistence (last observed value)"
+
+    def prepare(self, config: Config, pre=None):
+        return prepare_training_data(config, pre)
+
+    def summarize(self, config: Config, pre, data) -> dict[str, Any]:
+        paths = [p for p in (config.data.path, config.data.val_path, config.data.test_path) if p]
+        columns = list(dict.fromkeys([*config.data.features, *config.data.targets]))
+        return summarize(pre, data, missing_cells=sum(count_missing(p, columns) for p in paths))
+
+    def has_split(self, data: SeriesArrays, split: str) -> bool:
+        return len(data.origins.get(split, ())) > 0
+
+    def model_kwargs(self, pre: Preprocessor) -> dict[str, Any]:
+        return {
+            "input_features": len(pre.features),
+            "output_steps": pre.horizon,
+            "output_dim": len(pre.targets),
+            "window": pre.window,
+        }
+
+    def loss(self, keras, config: Config):
+        name = "mse" if config.train.loss == "auto" else config.train.loss
+        return keras.losses.Huber() if name == "huber" else _LOSSES[name]
+
+    def datasets(self, config: Config, pre: Preprocessor, data: SeriesArrays, initial_epoch: int) -> Datasets:
+        from rnnkit.data.pipeline import WindowCutter, num_batches, ordered_dataset, training_dataset
+
+        cutter = WindowCutter(data.x, data.y, pre)
+        batch = config.train.batch_size
+        train = training_dataset(
+            cutter,
+            data.origins["train"],
+            batch,
+            seed=config.seed,
+            shuffle=config.train.shuffle,
+            epochs=config.train.epochs,
+            initial_epoch=initial_epoch,
+        )
+        val = ordered_dataset(cutter, data.origins["val"], EVAL_BATCH) if self.has_split(data, "val") else None
+        return Datasets(train, num_batches(len(data.origins["train"]), batch), val)
+
+    def evaluate(self, model, pre: Preprocessor, data: SeriesArrays, split: str):
+        from rnnkit.data.pipeline import WindowCutter
+
+        origins = data.origins.get(split)
+        if origins is None or len(origins) == 0:
+            return None
+        infer = inference_function(model, self._signature(pre))
+        predictions = forecast(infer, WindowCutter(data.x, data.y, pre), origins, EVAL_BATCH)
+        last = data.y_raw[origins]
+        predicted = pre.to_original(predictions, last)
+        truth = data.y_raw[origins[:, None] + np.arange(1, pre.horizon + 1)]
+        persistence = np.repeat(last[:, None, :], pre.horizon, axis=1)
+        model_metrics = forecast_metrics(truth, predicted, pre.targets, pre.naive_mae)
+        baseline = forecast_metrics(truth, persistence, pre.targets, pre.naive_mae)
+        model_metrics.update(skill(model_metrics, baseline))
+        return model_metrics, baseline
+
+    def file_data(self, pre: Preprocessor, path: str | Path) -> SeriesArrays:
+        return prepare_eval_data(pre, path)
+
+    def checked_stream(self, pre: Preprocessor, input_path, chunk_rows: int):
+        """The input stream, its columns and first rows checked against the schema."""
+        from rnnkit.data.predict_stream import ForecastStream
+
+        stream = ForecastStream(pre, input_path, chunk_rows=chunk_rows)
+        stream.check_input()
+        return stream
+
+    def write_predictions(self, model, pre: Preprocessor, stream, writer, *, batch_size: int, last_only: bool) -> PredictStats:
+        """Forecast every block of the stream into the writer."""
+        from rnnkit.data.pipeline import WindowCutter
+
+        infer = inference_function(model, self._signature(pre))
+        writer.columns = stream.output_columns()
+        rows = 0
+        for block in stream.blocks(last_only=last_only):
+            predictions = forecast(infer, WindowCutter(block.x, block.y, pre), block.origins, batch_size)
+            frame = stream.output_frame(block, pre.to_original(predictions, block.last_raw))
+            writer.write(frame)
+            rows += len(frame)
+        return PredictStats(rows, stream.series_seen, stream.rows_read, stream.short_series)
+
+    def _signature(self, pre: Preprocessor):
+        import tensorflow as tf
+
+        return tf.TensorSpec((None, pre.window, len(pre.features)), tf.float32)
+
+
+def forecast(infer, cutter, origins: np.ndarray, batch_size: int) -> np.ndarray:
+    """Model outputs ``(windows, horizon, targets)`` for the windows ending at ``origins``."""
+    from rnnkit.data.pipeline import ordered_dataset
+
+    return np.concatenate([infer(x).numpy() for x in ordered_dataset(cutter, origins, batch_size, with_targets=False)])

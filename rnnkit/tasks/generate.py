@@ -1,0 +1,162 @@
+"""Language modelling on plain text, and sampling from it one token at a time through the state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnnkit.config import Config
+from rnnkit.data.corpus import Corpus, CorpusPreprocessor, prepare_corpus, read_text, summarize_corpus
+from rnnkit.data.text import OOV_ID, PAD_ID, join_tokens, tokenize
+from rnnkit.errors import ConfigError, DataError
+from rnnkit.metrics import language_model_metrics
+from rnnkit.tasks.base import Datasets, Task, softmax
+
+EVAL_BATCH = 256
+
+
+class GenerateTask(Task):
+    name = "generate"
+    preprocessor_class = CorpusPreprocessor
+    metrics = ("accuracy",)
+
+    def prepare(self, config: Config, pre=None):
+        return prepare_corpus(config, pre)
+
+    def summarize(self, config: Config, pre: CorpusPreprocessor, data: Corpus) -> dict[str, Any]:
+        return summarize_corpus(pre, data)
+
+    def has_split(self, data: Corpus, split: str) -> bool:
+        return len(data.origins.get(split, ())) > 0
+
+    def model_kwargs(self, pre: CorpusPreprocessor) -> dict[str, Any]:
+        size = len(pre.vocab) + 2
+        return {
+            "input_features": 1,
+            "output_steps": 1,
+            "output_dim": size,
+            "window": pre.window,
+            "output_mode": "sequence",
+            "vocab_size": size,
+        }
+
+    def loss(self, keras, config: Config):
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def datasets(self, config: Config, pre: CorpusPreprocessor, data: Corpus, initial_epoch: int) -> Datasets:
+        from rnnkit.data.pipeline import num_batches, ordered_dataset, training_dataset
+        from rnnkit.data.seq_pipeline import TokenWindows
+
+        windows = TokenWindows(data.ids, pre.window)
+        batch = config.train.batch_size
+        train = training_dataset(
+            windows,
+            data.origins["train"],
+            batch,
+            seed=config.seed,
+            shuffle=config.train.shuffle,
+            epochs=config.train.epochs,
+            initial_epoch=initial_epoch,
+        )
+        val = ordered_dataset(windows, data.origins["val"], EVAL_BATCH) if self.has_split(data, "val") else None
+        return Datasets(train, num_batches(len(data.origins["train"]), batch), val)
+
+    def evaluate(self, model, pre: CorpusPreprocessor, data: Corpus, split: str):
+        import tensorflow as tf
+
+        from rnnkit.data.pipeline import ordered_dataset
+        from rnnkit.data.seq_pipeline import TokenWindows
+
+        origins = data.origins.get(split)
+        if origins is None or len(origins) == 0:
+            return None
+        total, count, correct = 0.0, 0, 0
+        unigram = np.asarray(pre.unigram)
+        baseline_total = 0.0
+        for x, y in ordered_dataset(TokenWindows(data.ids, pre.window), origins, EVAL_BATCH):
+            logits = model(x, training=False)
+            losses = tf.keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True).numpy()
+            total += float(losses.sum())
+            count += losses.size
+            correct += int((np.asarray(logits).argmax(-1) == y.numpy()).sum())
+            baseline_total += float(-np.log(unigram[y.numpy()]).sum())
+        model_metrics = language_model_metrics(total / count, count)
+        model_metrics["accuracy"] = correct / count
+        baseline = language_model_metrics(baseline_total / count, count)
+        baseline["method"] = "unigram (training token frequencies)"
+        return model_metrics, baseline
+
+    def file_data(self, pre: CorpusPreprocessor, path: str | Path) -> Corpus:
+        from rnnkit.data.corpus import lm_origins
+
+        tokens = tokenize(read_text(path), pre.tokenize, pre.lowercase)
+        ids = np.asarray(pre.vocabulary().encode(tokens), dtype=np.int32)
+        bounds = {"train": (0, 0), "val": (0, 0), "test": (0, len(ids))}
+        origins = {"test": lm_origins(bounds["test"], pre.window, pre.window, from_start=True)}
+        if len(origins["test"]) == 0:
+            raise DataError(f"{path}: too short: {len(ids)} tokens; one window needs {pre.window + 1}")
+        return Corpus(ids, bounds, origins)
+
+    def checked_stream(self, pre, input_path, chunk_rows: int):
+        raise ConfigError("this run is a language model: sample from it with 'rnnkit generate RUN --prompt TEXT'")
+
+    def write_predictions(self, model, pre, stream, writer, *, batch_size: int, last_only: bool):
+        raise ConfigError("this run is a language model: sample from it with 'rnnkit generate RUN --prompt TEXT'")
+
+
+def sample(model, pre: CorpusPreprocessor, prompt: str, length: int, temperature: float, top_k: int | None, seed: int) -> str:
+    """Continue ``prompt`` by ``length`` tokens, one step at a time through the model's state.
+
+    The prompt is fed once; each new token is then fed alone with the states returned by the
+    previous step (``initial_state`` / ``return_state``), never re-running the prefix. The same
+    seed gives the same text.
+
+    Args:
+        model: a generate run's model.
+        pre: its preprocessor (vocabulary, tokenization).
+        prompt: text to continue; empty starts from a token drawn from training frequencies.
+        length: tokens to generate.
+        temperature: above 0; lower is more conservative.
+        top_k: sample among the k most likely tokens only (None: all).
+        seed: random seed of the sampler.
+
+    Returns:
+        The prompt followed by the generated text.
+    """
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    vocab = pre.vocabulary()
+    tokens = tokenize(prompt, pre.tokenize, pre.lowercase)
+    if tokens:
+        ids = vocab.encode(tokens)
+    else:
+        unigram = np.asarray(pre.unigram)
+        unigram[OOV_ID] = 0.0
+        ids = [int(rng.choice(len(unigram), p=unigram / unigram.sum()))]
+        tokens = vocab.decode(ids)
+    step = tf.function(lambda x, s: model(x, initial_state=s, training=False, return_state=True), reduce_retracing=True)
+    logits, states = model(np.asarray([ids], dtype=np.int32), training=False, return_state=True)
+    generated: list[int] = []
+    for _ in range(length):
+        next_id = _draw(np.asarray(logits)[0, -1], temperature, top_k, rng)
+        generated.append(next_id)
+        logits, states = step(np.asarray([[next_id]], dtype=np.int32), states)
+    return (
+        join_tokens([*tokens, *vocab.decode(generated)], pre.tokenize)
+        if pre.tokenize == "word"
+        else prompt + join_tokens(vocab.decode(generated), "char")
+    )
+
+
+def _draw(logits: np.ndarray, temperature: float, top_k: int | None, rng: np.random.Generator) -> int:
+    logits = logits.astype(np.float64)
+    logits[PAD_ID] = -np.inf
+    logits[OOV_ID] = -np.inf  # never emit the unknown-token marker
+    if top_k is not None and top_k < len(logits):
+        cutoff = np.partition(logits, -top_k)[-top_k]
+        logits = np.where(logits >= cutoff, logits, -np.inf)
+    probabilities = softmax(logits / temperature)
+    return int(rng.choice(len(probabilities), p=probabilities))

@@ -1,0 +1,179 @@
+"""Sequence classification (one label per sequence) and tagging (one label per step).
+
+Inputs are numeric channels (long or wide layout) or tokens of a text column. Sequences are
+padded on the right and masked, so padding never changes a prediction; at predict time a batch is
+padded only to its own longest sequence, so sequences longer than any seen in training work.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rnnkit.config import Config
+from rnnkit.data.sequences import (
+    SequenceArrays,
+    SequencePreprocessor,
+    SequenceStream,
+    prepare_sequence_file,
+    prepare_sequences,
+    summarize_sequences,
+)
+from rnnkit.metrics import classification_metrics
+from rnnkit.tasks.base import Datasets, PredictStats, Task, softmax
+
+EVAL_BATCH = 256
+
+
+class SequenceTask(Task):
+    metrics = ("accuracy",)
+    preprocessor_class = SequencePreprocessor
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.per_step = name == "tag"
+
+    def prepare(self, config: Config, pre=None):
+        return prepare_sequences(config, pre)
+
+    def summarize(self, config: Config, pre: SequencePreprocessor, data: SequenceArrays) -> dict[str, Any]:
+        return summarize_sequences(pre, data)
+
+    def has_split(self, data: SequenceArrays, split: str) -> bool:
+        return len(data.indices(split)) > 0
+
+    def model_kwargs(self, pre: SequencePreprocessor) -> dict[str, Any]:
+        return {
+            "input_features": pre.input_width,
+            "output_steps": 1,
+            "output_dim": len(pre.labels),
+            "window": min(pre.max_length, 64),
+            "output_mode": "sequence" if self.per_step else "vector",
+            "vocab_size": len(pre.vocab) + 2 if pre.is_text else None,
+            "mask_inputs": not pre.is_text,
+        }
+
+    def loss(self, keras, config: Config):
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def datasets(self, config: Config, pre: SequencePreprocessor, data: SequenceArrays, initial_epoch: int) -> Datasets:
+        from rnnkit.data.pipeline import num_batches
+        from rnnkit.data.seq_pipeline import sequence_ordered_dataset, sequence_training_dataset
+
+        cutter = self._cutter(pre, data)
+        train = data.indices("train")
+        batch = config.train.batch_size
+        dataset = sequence_training_dataset(
+            cutter,
+            train,
+            batch,
+            seed=config.seed,
+            shuffle=config.train.shuffle,
+            epochs=config.train.epochs,
+            initial_epoch=initial_epoch,
+        )
+        val = sequence_ordered_dataset(cutter, data.indices("val"), EVAL_BATCH) if self.has_split(data, "val") else None
+        if config.train.class_weight == "balanced":
+            dataset = dataset.map(self._weigher(pre, data, train))
+            val = val.map(self._weigher(pre, data, train)) if val is not None else None
+        return Datasets(dataset, num_batches(len(train), batch), val)
+
+    def evaluate(self, model, pre: SequencePreprocessor, data: SequenceArrays, split: str):
+        index = data.indices(split)
+        if len(index) == 0:
+            return None
+        truth, predicted = self._predict_split(model, pre, data, index)
+        train = data.indices("train")
+        majority = int(np.bincount(self._train_labels(data, train), minlength=len(pre.labels)).argmax())
+        model_metrics = classification_metrics(truth, predicted, pre.labels)
+        baseline = classification_metrics(truth, np.full_like(truth, majority), pre.labels)
+        baseline["predicts"] = pre.labels[majority]
+        return model_metrics, baseline
+
+    def file_data(self, pre: SequencePreprocessor, path: str | Path) -> SequenceArrays:
+        return prepare_sequence_file(pre, path)
+
+    def checked_stream(self, pre: SequencePreprocessor, input_path, chunk_rows: int) -> SequenceStream:
+        stream = SequenceStream(pre, input_path, chunk_rows=chunk_rows)
+        stream.check_input()
+        return stream
+
+    def write_predictions(
+        self, model, pre: SequencePreprocessor, stream: SequenceStream, writer, *, batch_size: int, last_only: bool
+    ):
+        from rnnkit.data.seq_pipeline import pad_batch
+
+        key = pre.id or "row"
+        writer.columns = [
+            key,
+            *([pre.time or "step"] if self.per_step else []),
+            pre.target,
+            *[f"p_{label}" for label in pre.labels],
+        ]
+        rows = 0
+        for ids, sequences, times in stream.blocks():
+            order = np.argsort([len(s) for s in sequences], kind="stable")  # similar lengths batch together
+            probabilities: list[np.ndarray | None] = [None] * len(sequences)
+            for start in range(0, len(order), batch_size):
+                chosen = order[start : start + batch_size]
+                logits = np.asarray(model(pad_batch([sequences[i] for i in chosen]), training=False))
+                for position, i in enumerate(chosen):
+                    probabilities[i] = softmax(logits[position, : len(sequences[i])] if self.per_step else logits[position])
+            frame = self._output_frame(pre, key, ids, times, probabilities)
+            writer.write(frame)
+            rows += len(frame)
+        return PredictStats(rows, stream.sequences, stream.rows_read)
+
+    # ----------------------------------------------------------------------------------------
+
+    def _cutter(self, pre: SequencePreprocessor, data: SequenceArrays):
+        from rnnkit.data.seq_pipeline import SequenceCutter
+
+        return SequenceCutter(data.values, data.starts, data.lengths, data.labels, pre.max_length, self.per_step)
+
+    def _train_labels(self, data: SequenceArrays, train: np.ndarray) -> np.ndarray:
+        if not self.per_step:
+            return data.labels[train]
+        return np.concatenate([data.labels[data.starts[i] : data.starts[i] + data.lengths[i]] for i in train])
+
+    def _weigher(self, pre: SequencePreprocessor, data: SequenceArrays, train: np.ndarray):
+        import tensorflow as tf
+
+        counts = np.bincount(self._train_labels(data, train), minlength=len(pre.labels)).astype(np.float64)
+        weights = np.where(counts > 0, counts.sum() / (len(pre.labels) * np.maximum(counts, 1)), 0.0)
+        table = tf.constant(weights, tf.float32)
+        return lambda x, y, w: (x, y, w * tf.gather(table, y))
+
+    def _predict_split(self, model, pre: SequencePreprocessor, data: SequenceArrays, index: np.ndarray):
+        from rnnkit.data.seq_pipeline import sequence_ordered_dataset
+
+        truths, predictions = [], []
+        for x, y, w in sequence_ordered_dataset(self._cutter(pre, data), index, EVAL_BATCH):
+            predicted = np.asarray(model(x, training=False)).argmax(axis=-1)
+            if self.per_step:
+                keep = w.numpy() > 0
+                truths.append(y.numpy()[keep])
+                predictions.append(predicted[keep])
+            else:
+                truths.append(y.numpy())
+                predictions.append(predicted)
+        return np.concatenate(truths), np.concatenate(predictions)
+
+    def _output_frame(self, pre: SequencePreprocessor, key: str, ids, times, probabilities) -> pd.DataFrame:
+        labels = np.asarray(pre.labels, dtype=object)
+        if self.per_step:
+            stacked = np.concatenate(probabilities)
+            columns = {
+                key: np.repeat(np.asarray(ids, dtype=object), [len(p) for p in probabilities]),
+                pre.time or "step": np.concatenate(times),
+            }
+        else:
+            stacked = np.stack(probabilities)
+            columns = {key: ids}
+        columns[pre.target] = labels[stacked.argmax(axis=-1)]
+        for index, label in enumerate(pre.labels):
+            columns[f"p_{label}"] = stacked[:, index]
+        return pd.DataFrame(columns)

@@ -1,0 +1,226 @@
+"""classify, tag, text classification and generate: data, masking, state, labels, end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from click.testing import CliRunner
+from conftest import make_documents, make_sequences
+
+from rnnkit.cli import cli
+from rnnkit.config import load_config
+from rnnkit.data.sequences import prepare_sequences
+from rnnkit.errors import DataError
+
+
+def run_cli(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def config_file(folder: Path, task: str, data: dict, model: dict | None = None, train: dict | None = None) -> Path:
+    config = {
+        "task": task,
+        "seed": 3,
+        "data": data,
+        "model": {"cell": "gru", "units": [12], **(model or {})},
+        "train": {"epochs": 8, "batch_size": 16, "learning_rate": 0.02, **(train or {})},
+        "output": {"dir": str(folder / "runs")},
+    }
+    path = folder / f"{task}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture
+def sequences_csv(tmp_path) -> Path:
+    path = tmp_path / "seq.csv"
+    make_sequences().to_csv(path, index=False)
+    return path
+
+
+def classify_data(path: Path, **extra) -> dict:
+    return {"path": str(path), "id": "seq", "time": "t", "features": ["a", "b"], "target": "label", **extra}
+
+
+# -- data ------------------------------------------------------------------------------------
+
+
+def test_splits_are_by_sequence_and_stratified(tmp_path):
+    path = tmp_path / "seq.csv"
+    make_sequences(n=90, labels=("a", "b", "c")).to_csv(path, index=False)
+    config = load_config(config_file(tmp_path, "classify", classify_data(path, split={"val": 0.2, "test": 0.2})))
+    pre, arrays = prepare_sequences(config)
+    for split in ("train", "val", "test"):
+        counts = np.bincount(arrays.labels[arrays.indices(split)], minlength=3)
+        assert len(set(counts)) == 1, (split, counts)  # each class equally represented
+    assert [len(arrays.indices(s)) for s in ("train", "val", "test")] == [54, 18, 18]
+    # The scaler saw training sequences only.
+    frame = pd.read_csv(path)
+    train_ids = {arrays.ids[i] for i in arrays.indices("train")}
+    assert pre.center["b"] == pytest.approx(frame[frame["seq"].isin(train_ids)]["b"].mean())
+
+
+def test_labels_are_kept_as_written_and_must_be_constant(tmp_path, sequences_csv):
+    config = load_config(config_file(tmp_path, "classify", classify_data(sequences_csv)))
+    pre, _ = prepare_sequences(config)
+    assert pre.labels == ["1", "Standing"]
+    frame = make_sequences()
+    frame.loc[3, "label"] = "1" if frame.loc[3, "label"] == "Standing" else "Standing"
+    frame.to_csv(sequences_csv, index=False)
+    with pytest.raises(DataError, match=r"sequence 'q000', column 'label': label changes within the sequence"):
+        prepare_sequences(config)
+
+
+def test_wide_layout_with_variable_lengths(tmp_path):
+    rows = []
+    for index in range(40):
+        length = 6 + index % 5
+        values = list(np.sin(np.arange(length) * (0.3 + index % 2))) + [np.nan] * (10 - length)
+        rows.append({"label": "AB"[index % 2], **{f"s{k}": v for k, v in enumerate(values)}})
+    path = tmp_path / "wide.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    pre, arrays = prepare_sequences(
+        load_config(config_file(tmp_path, "classify", {"path": str(path), "layout": "wide", "target": "label"}))
+    )
+    assert sorted(set(arrays.lengths)) == [6, 7, 8, 9, 10]
+    assert pre.wide_columns == [f"s{k}" for k in range(10)] and pre.max_length == 10
+
+
+# -- model ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tokens", [False, True])
+def test_padding_never_changes_a_prediction(tokens):
+    from rnnkit.data.seq_pipeline import pad_batch
+    from rnnkit.models import RecurrentModel
+
+    model = RecurrentModel(
+        input_features=2,
+        output_dim=3,
+        output_mode="vector",
+        units=[5, 4],
+        vocab_size=20 if tokens else None,
+        mask_inputs=not tokens,
+    )
+    rng = np.random.default_rng(0)
+    short = rng.integers(2, 20, 5).astype("int32") if tokens else rng.normal(size=(5, 2)).astype("float32")
+    long = rng.integers(2, 20, 12).astype("int32") if tokens else rng.normal(size=(12, 2)).astype("float32")
+    alone = np.asarray(model(pad_batch([short])))
+    padded = np.asarray(model(pad_batch([short, long])))[0]  # padded to 12 steps
+    np.testing.assert_allclose(alone[0], padded, atol=1e-6)
+
+
+def test_stepping_through_the_state_equals_running_the_whole_prefix():
+    from rnnkit.models import RecurrentModel
+
+    model = RecurrentModel(input_features=1, output_dim=30, output_mode="sequence", units=[8, 6], cell="lstm", vocab_size=30)
+    ids = np.random.default_rng(1).integers(2, 30, (1, 9)).astype("int32")
+    whole = np.asarray(model(ids))[0, -1]
+    logits, states = model(ids[:, :4], return_state=True)
+    for position in range(4, 9):
+        logits, states = model(ids[:, position : position + 1], initial_state=states, return_state=True)
+    np.testing.assert_allclose(np.asarray(logits)[0, -1], whole, atol=1e-5)
+
+
+# -- end to end ------------------------------------------------------------------------------
+
+
+
+@pytest.mark.slow
+def test_classify_end_to_end_beats_the_majority_class(tmp_path, sequences_csv):
+    config = config_file(tmp_path, "classify", classify_data(sequences_csv), train={"class_weight": "balanced"})
+    result = run_cli("train", config, "--run-dir", tmp_path / "run")
+    assert result.exit_code == 0, result.stderr
+    assert "majority acc" in result.stdout
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["test"]["accuracy"] >= 0.9 > metrics["baseline"]["test"]["accuracy"]
+    assert {"macro_f1", "per_class", "confusion_matrix"} <= set(metrics["test"])
+    assert set(metrics["test"]["per_class"]) == {"1", "Standing"}
+    # Predict: one row per sequence, the label as written, a probability column per class;
+    # sequences longer than any seen in training are fine.
+    longer = make_sequences(n=4, seed=5, min_len=40, max_len=50)
+    new = tmp_path / "new.csv"
+    longer.to_csv(new, index=False)
+    out = tmp_path / "out.csv"
+    assert run_cli("predict", tmp_path / "run", "--input", new, "--output", out).exit_code == 0
+    predictions = pd.read_csv(out, dtype={"label": str})
+    assert list(predictions.columns) == ["seq", "label", "p_1", "p_Standing"]
+    assert len(predictions) == 4 and set(predictions["label"]) <= {"1", "Standing"}
+    np.testing.assert_allclose(predictions[["p_1", "p_Standing"]].sum(axis=1), 1.0, rtol=1e-5)
+    # An unseen label at evaluate time is a clear data error.
+    longer.loc[longer["seq"] == "q001", "label"] = "Sitting"
+    longer.to_csv(new, index=False)
+    result = run_cli("evaluate", tmp_path / "run", "--data", new)
+    assert result.exit_code == 3
+    assert "sequence 'q001', column 'label': label 'Sitting' was not seen in training (known: '1', 'Standing')" in result.stderr
+
+
+@pytest.mark.slow
+def test_text_classification_saves_and_reuses_its_vocabulary(tmp_path):
+    path = tmp_path / "docs.csv"
+    make_documents().to_csv(path, index=False)
+    data = {"path": str(path), "id": "doc", "features": ["text"], "target": "sentiment", "tokenize": "word", "vocab_size": 12}
+    config = config_file(tmp_path, "classify", data, model={"embedding_dim": 8})
+    assert run_cli("train", config, "--run-dir", tmp_path / "run", "-q").exit_code == 0
+    schema = json.loads((tmp_path / "run" / "schema.json").read_text())
+    assert len(schema["vocab"]) == 10 and schema["labels"] == ["neg", "pos"]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["test"]["accuracy"] >= 0.9
+    new = tmp_path / "new.csv"
+    pd.DataFrame({"doc": ["x", "y"], "text": ["great great zebra", "awful dull unknownword"]}).to_csv(new, index=False)
+    out = tmp_path / "out.csv"
+    assert run_cli("predict", tmp_path / "run", "--input", new, "--output", out).exit_code == 0
+    assert pd.read_csv(out)["sentiment"].tolist() == ["pos", "neg"]
+
+
+@pytest.mark.slow
+def test_tagging_masks_padding_out_of_loss_and_metrics(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = []
+    for index in range(50):
+        for step in range(int(rng.integers(5, 15))):
+            value = rng.normal()
+            rows.append({"seq": index, "t": step, "v": value, "tag": "hi" if value > 0 else "lo"})
+    path = tmp_path / "tags.csv"
+    frame = pd.DataFrame(rows)
+    frame.to_csv(path, index=False)
+    data = {"path": str(path), "id": "seq", "time": "t", "features": ["v"], "target": "tag"}
+    config = config_file(tmp_path, "tag", data, model={"bidirectional": True})
+    assert run_cli("train", config, "--run-dir", tmp_path / "run", "-q").exit_code == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    _, arrays = prepare_sequences(load_config(config))
+    assert metrics["test"]["count"] == int(arrays.lengths[arrays.indices("test")].sum())  # no padded step counted
+    assert metrics["test"]["accuracy"] > 0.9
+    out = tmp_path / "out.csv"
+    assert run_cli("predict", tmp_path / "run", "--input", path, "--output", out, "--chunk-rows", 37).exit_code == 0
+    tagged = pd.read_csv(out)
+    assert len(tagged) == len(frame) and list(tagged.columns[:3]) == ["seq", "t", "tag"]
+    assert (tagged["tag"] == frame["tag"]).mean() > 0.9
+
+
+@pytest.mark.slow
+def test_generate_trains_evaluates_and_samples_reproducibly(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the cat sat on the mat. " * 120)
+    data = {"path": str(corpus), "tokenize": "char", "window": 16, "stride": 3}
+    config = config_file(
+        tmp_path, "generate", data, model={"units": [32], "embedding_dim": 8}, train={"epochs": 4, "batch_size": 32}
+    )
+    result = run_cli("train", config, "--run-dir", tmp_path / "run")
+    assert result.exit_code == 0, result.stderr
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["test"]["perplexity"] < metrics["baseline"]["test"]["perplexity"] / 2
+    assert metrics["test"]["perplexity"] == pytest.approx(np.exp(metrics["test"]["cross_entropy"]))
+    first = run_cli("generate", tmp_path / "run", "--prompt", "the c", "--length", 30, "--seed", 4)
+    again = run_cli("generate", tmp_path / "run", "--prompt", "the c", "--length", 30, "--seed", 4)
+    assert first.exit_code == 0 and first.stdout == again.stdout
+    assert first.stdout.startswith("the c") and len(first.stdout.strip()) == 35
+    other = run_cli("generate", tmp_path / "run", "--prompt", "the c", "--length", 30, "--seed", 5, "--temperature", 2.0)
+    assert other.stdout != first.stdout
+    result = run_cli("predict", tmp_path / "run", "--input", corpus, "--output", tmp_path / "o.csv")
+    assert result.exit_code == 2 and "rnnkit generate" in result.stderr

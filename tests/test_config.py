@@ -151,3 +151,12 @@ def test_config_errors_do_not_import_tensorflow(tmp_path):
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.stdout.split() == ["2", "False"], result.stderr
+
+
+def test_every_bundled_example_config_is_valid():
+    root = Path(__file__).resolve().parent.parent
+    configs = sorted((root / "configs").glob("*.yaml"))
+    assert len(configs) >= 5
+    for path in configs:
+        config = load_config(path)
+        assert Path(config.data.path).is_file(), path

@@ -19,6 +19,13 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 CACHE = Path(os.environ.get("RNNKIT_BENCH_DIR", "/tmp/rnnkit-bench"))
+
+# rnnkit is edited while benchmarks run: RNNKIT_BENCH_SOURCE=<folder holding rnnkit/> pins every
+# process of a benchmark run to one snapshot (run_all.py --rev makes one with git archive).
+SOURCE = os.environ.get("RNNKIT_BENCH_SOURCE")
+if SOURCE:
+    sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f).lower()]  # the -e install's finder
+    sys.path.insert(0, SOURCE)
 FEATURES = 8
 WINDOW = 64
 BATCH = 64
@@ -100,9 +107,7 @@ train:
 
 def run_worker(argv: list[str], timeout: float = 1800) -> dict:
     """Run ``python argv...`` in a fresh process; its last stdout line is a JSON result."""
-    proc = subprocess.run(
-        [sys.executable, *argv], capture_output=True, text=True, env=quiet_env(), timeout=timeout, cwd=ROOT
-    )
+    proc = subprocess.run([sys.executable, *argv], capture_output=True, text=True, env=quiet_env(), timeout=timeout, cwd=ROOT)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f"worker {argv} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
@@ -147,6 +152,17 @@ def versions() -> str:
             parts.append(f"{name} {md.version(name)}")
         except md.PackageNotFoundError:
             pass
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "rnnkit"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        if SOURCE:
+            parts.append(f"rnnkit snapshot {SOURCE}")
+        else:
+            parts.append(f"rnnkit commit {head}{' + uncommitted rnnkit/ edits' if dirty else ''}")
+    except OSError:
+        pass
     return ", ".join(parts)
 
 

@@ -1,12 +1,15 @@
 """Inference throughput: rnnkit's prediction path against raw model.predict, PyTorch, and XLA.
 
 rnnkit's path is what ``rnnkit predict`` and evaluation run per block: ``WindowCutter`` +
-``ordered_dataset`` feeding ``training._inference_function`` (a ``tf.function`` with a
-``(None, window, features)`` signature), via ``training._forecast``, batch 1024, under the op
-determinism rnnkit turns on. Same model (LSTM(128) -> LSTM(128) -> Dense(1), untrained weights:
-speed does not depend on them), same windows, one fresh process per contender and repeat,
-contenders alternating. The first batch (tracing/compiling) is excluded; the window count is
-deliberately not a multiple of the batch, so a short last batch occurs, as in real files.
+``ordered_dataset`` feeding ``rnnkit.tasks.base.inference_function`` (an XLA-compiled
+``tf.function``), via ``rnnkit.tasks.forecast.forecast`` (fixed batch 1024, the short last batch
+padded), under the op determinism rnnkit turns on. The "+jit" variants were the experiments
+that chose this path; "rnnkit+nojit" is the plain-graph path rnnkit used before.
+
+Same model (LSTM(128) -> LSTM(128) -> Dense(1), untrained weights: speed does not depend on
+them), same windows, one fresh process per contender and repeat, contenders alternating. The
+first batch (tracing/compiling) is excluded; the window count is deliberately not a multiple of
+the batch, so a short last batch occurs, as in real files.
 
     python benchmarks/inference.py              # 8,492 windows, 3 repeats
     python benchmarks/inference.py --quick      # 4,396 windows
@@ -22,20 +25,34 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import FEATURES, UNITS, WINDOW, fast_series, fmt, header, med, run_worker, table  # noqa: E402
+from _common import FEATURES, UNITS, WINDOW, fast_series, fmt, header, med, run_worker, table
 
 CONTENDERS = {
-    "rnnkit": "rnnkit _inference_function + _forecast, batch 1024",
+    "rnnkit": "rnnkit inference_function(jit) + forecast, batch 1024 padded",
+    "rnnkit+nojit": "plain tf.function (no XLA), batch 1024",
     "predict": "raw model.predict(numpy windows, batch_size=1024)",
     "torch": "PyTorch nn.LSTM(2 layers) no_grad, batch 1024, 2 threads",
     "rnnkit+jit-pad": "tf.function(jit_compile=True), fixed batch 1024, last batch padded",
     "rnnkit+jit": "tf.function(jit_compile=True), unpadded (recompiles for the short last batch)",
+    "rnnkit+jit-bucket": "XLA, short last batch padded to the next power of two (>= 64)",
     "rnnkit+nodeterm": "rnnkit path without enable_op_determinism()",
     "rnnkit@256": "rnnkit path, batch 256",
     "rnnkit@4096": "rnnkit path, batch 4096",
     "rnnkit+jit-pad@256": "XLA, fixed batch 256, padded",
 }
-MAIN = ["rnnkit", "predict", "torch", "rnnkit+jit-pad", "rnnkit+jit", "rnnkit+nodeterm", "rnnkit@256", "rnnkit@4096", "rnnkit+jit-pad@256"]
+MAIN = [
+    "rnnkit",
+    "predict",
+    "torch",
+    "rnnkit+nojit",
+    "rnnkit+jit-pad",
+    "rnnkit+jit",
+    "rnnkit+jit-bucket",
+    "rnnkit+nodeterm",
+    "rnnkit@256",
+    "rnnkit@4096",
+    "rnnkit+jit-pad@256",
+]
 
 
 def worker(name: str, windows: int) -> dict:
@@ -69,8 +86,16 @@ def worker(name: str, windows: int) -> dict:
             tf.config.experimental.enable_op_determinism = lambda: None
         if variant != "predict":
             training._import_tensorflow(42)  # as rnnkit predict does: seed and op determinism
-        pre = Preprocessor(None, None, None, [f"f{i}" for i in range(FEATURES)], ["f0"], WINDOW, 1, "none", "error", "none", {}, {})
-        model = build_model(ModelConfig(cell="lstm", units=[UNITS, UNITS], dense=[]), input_features=FEATURES, output_steps=1, output_dim=1, window=WINDOW)
+        pre = Preprocessor(
+            None, None, None, [f"f{i}" for i in range(FEATURES)], ["f0"], WINDOW, 1, "none", "error", "none", {}, {}
+        )
+        model = build_model(
+            ModelConfig(cell="lstm", units=[UNITS, UNITS], dense=[]),
+            input_features=FEATURES,
+            output_steps=1,
+            output_dim=1,
+            window=WINDOW,
+        )
         cutter = WindowCutter(x, x[:, :1], pre)
         origins = np.arange(WINDOW - 1, len(x), dtype=np.int64)
         if variant == "predict":
@@ -80,7 +105,7 @@ def worker(name: str, windows: int) -> dict:
                 return model.predict(inputs[:count], batch_size=batch, verbose=0)
 
         elif variant.startswith("rnnkit+jit"):
-            padded = variant.endswith("-pad")
+            padded, bucket = variant.endswith("-pad"), variant.endswith("-bucket")
             spec = tf.TensorSpec((batch if padded else None, WINDOW, FEATURES), tf.float32)
             infer = tf.function(lambda v: model(v, training=False), input_signature=[spec], jit_compile=True)
 
@@ -88,16 +113,30 @@ def worker(name: str, windows: int) -> dict:
                 out = []
                 for v in ordered_dataset(cutter, origins[:count], batch, with_targets=False):
                     n = v.shape[0]
-                    if padded and n < batch:
-                        v = tf.pad(v, [[0, batch - n], [0, 0], [0, 0]])
+                    size = batch if padded else max(64, 1 << (n - 1).bit_length()) if bucket else n
+                    if size > n:
+                        v = tf.pad(v, [[0, size - n], [0, 0], [0, 0]])
                     out.append(infer(v).numpy()[:n])
                 return np.concatenate(out)
 
-        else:
-            infer = training._inference_function(tf, model, pre)
+        elif variant == "rnnkit+nojit":
+            spec = tf.TensorSpec((None, WINDOW, FEATURES), tf.float32)
+            infer = tf.function(lambda v: model(v, training=False), input_signature=[spec])
 
             def run(count):
-                return training._forecast(infer, cutter, origins[:count], batch)
+                return np.concatenate(
+                    [infer(v).numpy() for v in ordered_dataset(cutter, origins[:count], batch, with_targets=False)]
+                )
+
+        else:
+            from rnnkit.tasks.base import inference_function
+            from rnnkit.tasks.forecast import forecast
+
+            spec = tf.TensorSpec((None, WINDOW, FEATURES), tf.float32)
+            infer = inference_function(model, spec, jit_compile=True)
+
+            def run(count):
+                return forecast(infer, cutter, origins[:count], batch)
 
     start = time.perf_counter()
     run(batch)  # tracing / compiling the first (full) batch shape

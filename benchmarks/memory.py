@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import CACHE, FEATURES, UNITS, WINDOW, data_file, fmt, header, med, quiet_env, run_worker, table, write_config  # noqa: E402
+from _common import CACHE, FEATURES, UNITS, WINDOW, data_file, fmt, header, med, quiet_env, run_worker, table, write_config
 
 TRAIN_ROWS = 5_000_000
 PREDICT_ROWS = (200_000, 2_000_000)
@@ -55,8 +55,14 @@ def worker(name: str) -> dict:
     from rnnkit.config import ModelConfig
     from rnnkit.models import build_model
 
-    tf, keras = training._import_tensorflow(42)
-    model = build_model(ModelConfig(cell="lstm", units=[UNITS, UNITS], dense=[]), input_features=FEATURES, output_steps=1, output_dim=1, window=WINDOW)
+    _, keras = training._import_tensorflow(42)
+    model = build_model(
+        ModelConfig(cell="lstm", units=[UNITS, UNITS], dense=[]),
+        input_features=FEATURES,
+        output_steps=1,
+        output_dim=1,
+        window=WINDOW,
+    )
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mean_squared_error", metrics=["mae"], jit_compile=False)
     if name == "baseline+step":
         x = np.zeros((64, WINDOW, FEATURES), np.float32)
@@ -84,8 +90,8 @@ def time_predict(run: Path, rows: int) -> dict:
     data = data_file(rows)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.csv"
-        rnnkit = Path(sys.executable).with_name("rnnkit")
-        cmd = ["/usr/bin/time", "-f", "%M %e", str(rnnkit), "predict", str(run), "--input", str(data), "--output", str(out)]
+        cli = [sys.executable, str(Path(__file__).resolve().parent / "_rnnkit_cli.py")]
+        cmd = ["/usr/bin/time", "-f", "%M %e", *cli, "predict", str(run), "--input", str(data), "--output", str(out)]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=quiet_env())
         if proc.returncode != 0:
             raise RuntimeError(proc.stderr[-2000:])

@@ -30,7 +30,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller workloads in every benchmark")
     parser.add_argument("--only", help=f"comma list from {','.join(STEPS)}")
+    parser.add_argument("--rev", help="benchmark this commit of rnnkit/ (git archive snapshot), not the working tree")
     args = parser.parse_args()
+    if args.rev:
+        import os
+
+        cache = Path(os.environ.get("RNNKIT_BENCH_DIR", "/tmp/rnnkit-bench"))
+        source = cache / f"src-{args.rev}"
+        if not (source / "rnnkit").is_dir():
+            source.mkdir(parents=True, exist_ok=True)
+            archive = subprocess.run(["git", "archive", args.rev, "rnnkit"], cwd=HERE.parent, capture_output=True, check=True)
+            subprocess.run(["tar", "-x", "-C", str(source)], input=archive.stdout, check=True)
+        os.environ["RNNKIT_BENCH_SOURCE"] = str(source)
     failed = []
     for name in args.only.split(",") if args.only else STEPS:
         argv = [sys.executable, str(HERE / STEPS[name][0]), *STEPS[name][1:]]

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, header, med, quiet_env, table  # noqa: E402
+from _common import ROOT, header, med, quiet_env, table
 
 
 def commands() -> dict[str, list[str]]:

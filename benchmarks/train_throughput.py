@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import BATCH, FEATURES, UNITS, WINDOW, data_file, fmt, header, med, run_worker, table, write_config  # noqa: E402
+from _common import BATCH, FEATURES, UNITS, WINDOW, data_file, fmt, header, med, run_worker, table, write_config
 
 # Training FLOPs per window: 3 x forward; forward = sum over layers 2 * T * 4H * (F_in + H).
 FORWARD_FLOPS = sum(2 * WINDOW * 4 * UNITS * (f_in + UNITS) for f_in in (FEATURES, UNITS))
@@ -276,7 +276,9 @@ def main() -> None:
     rows = []
     for name in contenders:
         rates = med(r["rate"] for r in results[name])
-        spreads = [(max(r["per_epoch"]) - min(r["per_epoch"])) / (sum(r["per_epoch"]) / len(r["per_epoch"])) for r in results[name]]
+        spreads = [
+            (max(r["per_epoch"]) - min(r["per_epoch"])) / (sum(r["per_epoch"]) / len(r["per_epoch"])) for r in results[name]
+        ]
         firsts = med(r["first_epoch_s"] for r in results[name])
         rows.append(
             [

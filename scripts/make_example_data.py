@@ -92,7 +92,9 @@ def machine(seed: int = 5, runs: int = 120) -> pd.DataFrame:
         level = np.where(state == "idle", 0.1, 1.0)
         vibration = level * np.sin(np.arange(length) * 1.3) + rng.normal(0, 0.1, length)
         vibration[state == "fault"] += rng.choice([-1, 1]) * 2.5 * np.array([1, -1, 1])[: (state == "fault").sum()]
-        frames.append(pd.DataFrame({"run": f"m{index:03d}", "t": np.arange(length), "vibration": vibration.round(4), "state": state}))
+        frames.append(
+            pd.DataFrame({"run": f"m{index:03d}", "t": np.arange(length), "vibration": vibration.round(4), "state": state})
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -101,7 +103,10 @@ def reviews(seed: int = 3, count: int = 1200) -> pd.DataFrame:
     things = ["kettle", "lamp", "chair", "phone case", "backpack", "blender", "desk", "headset"]
     good = ["works perfectly", "is sturdy and well made", "exceeded my expectations", "was worth every penny", "arrived quickly"]
     bad = ["broke after a week", "feels cheap", "stopped working", "was a waste of money", "arrived damaged"]
-    praise, complaint = ["Love it.", "Highly recommended!", "Five stars."], ["Very disappointed.", "Would not buy again.", "Avoid."]
+    praise, complaint = (
+        ["Love it.", "Highly recommended!", "Five stars."],
+        ["Very disappointed.", "Would not buy again.", "Avoid."],
+    )
     neutral = ["I bought it for my office.", "My sister has the same one.", "It comes in three colours."]
     rows = []
     for index in range(count):

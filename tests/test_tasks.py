@@ -130,7 +130,6 @@ def test_stepping_through_the_state_equals_running_the_whole_prefix():
 # -- end to end ------------------------------------------------------------------------------
 
 
-
 @pytest.mark.slow
 def test_classify_end_to_end_beats_the_majority_class(tmp_path, sequences_csv):
     config = config_file(tmp_path, "classify", classify_data(sequences_csv), train={"class_weight": "balanced"})

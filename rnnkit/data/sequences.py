@@ -151,7 +151,7 @@ def prepare_sequences(config: Config, pre: SequencePreprocessor | None = None) -
         if (explicit or fraction > 0) and len(arrays.indices(name)) == 0:
             arrays.warnings.append(f"the {name} split has no sequence; its metrics are skipped")
     cut = int((arrays.lengths > pre.max_length).sum())
-    if cut:
+    if cut and pre.truncate_predict:
         arrays.warnings.append(f"{cut} sequences are longer than data.max_length={pre.max_length} and keep their last steps")
     return pre, arrays
 

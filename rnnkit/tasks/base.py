@@ -87,11 +87,15 @@ class Task(ABC):
         ...
 
 
-def inference_function(model, signature):
-    """A compiled forward pass (no dropout) for inputs of the given TensorSpec."""
+def inference_function(model, signature, jit_compile: bool = False):
+    """A compiled forward pass (no dropout) for inputs of the given TensorSpec.
+
+    With ``jit_compile`` XLA compiles the pass once per concrete input shape: callers should feed
+    batches of one size (pad the last one).
+    """
     import tensorflow as tf
 
-    return tf.function(lambda x: model(x, training=False), input_signature=[signature])
+    return tf.function(lambda x: model(x, training=False), input_signature=[signature], jit_compile=jit_compile)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -63,11 +63,10 @@ class SequenceTask(Task):
         from rnnkit.data.pipeline import num_batches
         from rnnkit.data.seq_pipeline import sequence_ordered_dataset, sequence_training_dataset
 
-        cutter = self._cutter(pre, data)
         train = data.indices("train")
         batch = config.train.batch_size
         dataset = sequence_training_dataset(
-            cutter,
+            self._cutter(pre, data, train),
             train,
             batch,
             seed=config.seed,
@@ -75,7 +74,8 @@ class SequenceTask(Task):
             epochs=config.train.epochs,
             initial_epoch=initial_epoch,
         )
-        val = sequence_ordered_dataset(cutter, data.indices("val"), EVAL_BATCH) if self.has_split(data, "val") else None
+        index = data.indices("val")
+        val = sequence_ordered_dataset(self._cutter(pre, data, index), index, EVAL_BATCH) if len(index) else None
         if config.train.class_weight == "balanced":
             dataset = dataset.map(self._weigher(pre, data, train))
             val = val.map(self._weigher(pre, data, train)) if val is not None else None
@@ -129,10 +129,13 @@ class SequenceTask(Task):
 
     # ----------------------------------------------------------------------------------------
 
-    def _cutter(self, pre: SequencePreprocessor, data: SequenceArrays):
+    def _cutter(self, pre: SequencePreprocessor, data: SequenceArrays, index: np.ndarray):
         from rnnkit.data.seq_pipeline import SequenceCutter
 
-        return SequenceCutter(data.values, data.starts, data.lengths, data.labels, pre.max_length, self.per_step)
+        # Sequences are cut to max_length when the config set it; otherwise held-out sequences
+        # longer than every training sequence are padded to their own length, not cut.
+        length = pre.max_length if pre.truncate_predict else max(pre.max_length, int(data.lengths[index].max()))
+        return SequenceCutter(data.values, data.starts, data.lengths, data.labels, length, self.per_step)
 
     def _train_labels(self, data: SequenceArrays, train: np.ndarray) -> np.ndarray:
         if not self.per_step:
@@ -151,7 +154,7 @@ class SequenceTask(Task):
         from rnnkit.data.seq_pipeline import sequence_ordered_dataset
 
         truths, predictions = [], []
-        for x, y, w in sequence_ordered_dataset(self._cutter(pre, data), index, EVAL_BATCH):
+        for x, y, w in sequence_ordered_dataset(self._cutter(pre, data, index), index, EVAL_BATCH):
             predicted = np.asarray(model(x, training=False)).argmax(axis=-1)
             if self.per_step:
                 keep = w.numpy() > 0

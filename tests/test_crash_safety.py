@@ -165,7 +165,7 @@ def test_a_second_writer_is_refused_and_a_stale_lock_taken_over(tmp_path, traine
         [
             sys.executable,
             "-c",
-            [sys.executable, "-c", HOLD_LOCK.format(run=str(run))],
+            HOLD_LOCK.format(run=str(run)),
         ],
         stdout=subprocess.PIPE,
         text=True,

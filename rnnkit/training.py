@@ -213,8 +213,18 @@ def _fit(run: RunFolder, config: Config, task: Task, pre, data, keras, verbose: 
     metrics["best_epoch"] = recorder.best_epoch
     metrics["monitor"] = {"name": monitor, "value": recorder.best_value}
     run.write_json(run.metrics, metrics)
+    _write_plots(run, task, model, pre, data, metrics, recorder.rows, recorder.best_epoch, monitor)
     run.write_status("complete", epoch=recorder.epochs_done, best_epoch=recorder.best_epoch)
     return TrainResult(run.root, recorder.epochs_done, recorder.best_epoch, monitor, recorder.best_value, metrics, warnings)
+
+
+def _write_plots(run: RunFolder, task: Task, model, pre, data, metrics: dict, rows, best_epoch: int, monitor: str) -> None:
+    from rnnkit import plots
+
+    plots.learning_curves(rows, best_epoch, monitor, run.plots / "learning_curves.png")
+    for split in ("val", "test"):
+        if metrics.get(split):
+            task.plots(model, pre, data, split, run.plots, metrics[split])
 
 
 def data_fingerprint(path: str | Path) -> str:
@@ -327,6 +337,7 @@ def evaluate(run_path: str | Path, *, data: str | Path | None = None, split: str
         if outcome is None:
             raise DataError(f"{data or config.data.path}: the {source} split has nothing to evaluate")
         results[name] = {"model": outcome[0], "baseline": outcome[1]}
+        task.plots(model, pre, prepared, source, run.plots if data is None else run.plots / "files" / Path(name).stem, outcome[0])
     with run.lock():  # metrics.json is shared with a training process
         if data is not None:
             run.update_metrics({"files": dict(results)})

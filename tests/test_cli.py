@@ -66,6 +66,8 @@ def test_train_writes_a_complete_run_folder(tmp_path, tiny_config):
         assert {"mae", "rmse"} <= set(metrics["baseline"][split])
     assert metrics["best_epoch"] == int(history["val_loss"].idxmin()) + 1
     assert f"run: {run}" in result.stdout and "naive MAE" in result.stdout
+    for plot in ("learning_curves.png", "forecast_val.png", "forecast_test.png"):
+        assert (run / "plots" / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", plot
 
 
 def test_same_config_and_seed_give_the_same_metrics(tmp_path, tiny_config):

@@ -140,6 +140,7 @@ def test_classify_end_to_end_beats_the_majority_class(tmp_path, sequences_csv):
     assert metrics["test"]["accuracy"] >= 0.9 > metrics["baseline"]["test"]["accuracy"]
     assert {"macro_f1", "per_class", "confusion_matrix"} <= set(metrics["test"])
     assert set(metrics["test"]["per_class"]) == {"1", "Standing"}
+    assert (tmp_path / "run" / "plots" / "confusion_test.png").read_bytes()[:4] == b"\x89PNG"
     # Predict: one row per sequence, the label as written, a probability column per class;
     # sequences longer than any seen in training are fine.
     longer = make_sequences(n=4, seed=5, min_len=40, max_len=50)

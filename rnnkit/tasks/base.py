@@ -76,6 +76,10 @@ class Task(ABC):
         """A new labelled file prepared like training data, every example in split ``test``."""
         ...
 
+    def plots(self, model, pre, data, split: str, folder: Path, metrics: dict) -> list[Path]:
+        """Task plots of a split written into ``folder``; returns their paths (none by default)."""
+        return []
+
     @abstractmethod
     def checked_stream(self, pre, input_path, chunk_rows: int):
         """A chunked reader of a prediction input, its columns and first rows checked (no model needed)."""

@@ -83,6 +83,40 @@ class ForecastTask(Task):
     def file_data(self, pre: Preprocessor, path: str | Path) -> SeriesArrays:
         return prepare_eval_data(pre, path)
 
+    def plots(self, model, pre: Preprocessor, data: SeriesArrays, split: str, folder: Path, metrics: dict) -> list[Path]:
+        """Forecast against actual from the last origin of the split, for up to four series."""
+        from rnnkit import plots
+        from rnnkit.data.pipeline import WindowCutter
+
+        origins = data.origins.get(split)
+        if origins is None or len(origins) == 0:
+            return []
+        series = data.series_of(origins)
+        last = np.array([origins[series == s].max() for s in np.unique(series)[:4]])
+        infer = inference_function(model, self._signature(pre), jit_compile=True)
+        predicted = pre.to_original(forecast(infer, WindowCutter(data.x, data.y, pre), last, EVAL_BATCH), data.y_raw[last])
+        panels = []
+        for row, origin in enumerate(last):
+            context = min(3 * pre.window, max(pre.window, 6 * pre.horizon))
+            start = max(int(data.starts[data.series_of(np.array([origin]))[0]]), int(origin) - context + 1)
+            future = np.arange(origin + 1, origin + pre.horizon + 1)
+            name = data.series[data.series_of(np.array([origin]))[0]]
+            panels.append(
+                {
+                    "series": "series" if name is None else str(name),
+                    "history_times": data.times[start : origin + 1],
+                    "history": data.y_raw[start : origin + 1, 0],
+                    "future_times": data.times[future],
+                    "actual": data.y_raw[future, 0],
+                    "forecast": predicted[row, :, 0],
+                    "baseline": np.repeat(data.y_raw[origin, 0], pre.horizon),
+                    "split": split,
+                }
+            )
+        path = folder / f"forecast_{split}.png"
+        plots.forecasts(panels, pre.targets[0], path)
+        return [path]
+
     def checked_stream(self, pre: Preprocessor, input_path, chunk_rows: int):
         """The input stream, its columns and first rows checked against the schema."""
         from rnnkit.data.predict_stream import ForecastStream

@@ -96,6 +96,19 @@ class SequenceTask(Task):
     def file_data(self, pre: SequencePreprocessor, path: str | Path) -> SequenceArrays:
         return prepare_sequence_file(pre, path)
 
+    def plots(
+        self, model, pre: SequencePreprocessor, data: SequenceArrays, split: str, folder: Path, metrics: dict
+    ) -> list[Path]:
+        """The confusion matrix of the split (from its metrics)."""
+        from rnnkit import plots
+
+        if "confusion_matrix" not in metrics:
+            return []
+        path = folder / f"confusion_{split}.png"
+        title = f"{split}: accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f}"
+        plots.confusion_matrix(metrics["confusion_matrix"], metrics["labels"], title, path)
+        return [path]
+
     def checked_stream(self, pre: SequencePreprocessor, input_path, chunk_rows: int) -> SequenceStream:
         stream = SequenceStream(pre, input_path, chunk_rows=chunk_rows)
         stream.check_input()

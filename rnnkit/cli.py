@@ -213,6 +213,25 @@ def validate(config: Path | None, overrides: tuple[str, ...], print_schema: bool
     click.echo(config_module.dump_yaml(report).rstrip())
 
 
+@cli.command()
+@click.argument("folder", required=False, default="runs", type=click.Path(path_type=Path))
+@click.option("--sort", "sort_key", help="Sort by this column, e.g. test.mae or model.cell.")
+@click.option("--desc", is_flag=True, help="Sort in descending order.")
+@click.option(
+    "--filter",
+    "filters",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Keep runs whose column matches (=, !=, <, <=, >, >=); repeatable.",
+)
+def runs(folder: Path, sort_key: str | None, desc: bool, filters: tuple[str, ...]) -> None:
+    """Table of the runs in FOLDER (default: runs): status, task, config values that differ, metrics."""
+    from rnnkit import compare
+
+    columns, rows = compare.compare(compare.list_runs(folder), sort=sort_key, descending=desc, filters=filters)
+    click.echo(compare.format_table(columns, rows) if rows else f"no runs in {folder}")
+
+
 def main() -> None:
     """Console entry point."""
     cli(prog_name="rnnkit")

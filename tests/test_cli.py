@@ -279,3 +279,21 @@ def test_without_a_time_column_origins_are_positions(tmp_path, trained_run):
     forecasts = pd.read_csv(out)
     assert list(forecasts.columns[:2]) == ["id", "origin"]
     assert forecasts.groupby("id")["origin"].apply(list).tolist() == [list(range(7, 20))] * 2
+
+
+def test_runs_lists_differing_config_and_metrics_with_sort_and_filter(tmp_path, tiny_config):
+    for cell in ("gru", "lstm", "simple"):
+        args = ["--set", f"model.cell={cell}", "--set", "train.epochs=1", "--run-dir", tmp_path / "runs" / cell, "-q"]
+        assert run_cli("train", tiny_config, *args).exit_code == 0
+    result = run_cli("runs", tmp_path / "runs", "--sort", "test.mae")
+    assert result.exit_code == 0, result.stderr
+    header, *rows = result.stdout.splitlines()
+    columns = header.split()
+    assert columns[:5] == ["run", "status", "task", "epochs", "best_epoch"]
+    assert "model.cell" in columns and "test.mae" in columns and "model.units" not in columns  # only what differs
+    maes = [float(row.split()[columns.index("test.mae")]) for row in rows]
+    assert maes == sorted(maes) and len(rows) == 3
+    only = run_cli("runs", tmp_path / "runs", "--filter", "model.cell=lstm")
+    assert [line.split()[0] for line in only.stdout.splitlines()[1:]] == ["lstm"]
+    assert run_cli("runs", tmp_path / "runs", "--sort", "nope").exit_code == 2
+    assert run_cli("runs", tmp_path / "missing").exit_code == 4

@@ -214,6 +214,20 @@ def validate(config: Path | None, overrides: tuple[str, ...], print_schema: bool
 
 
 @cli.command()
+@click.argument("run", type=click.Path(path_type=Path))
+@click.option(
+    "--format", "fmt", default="savedmodel", show_default=True, type=click.Choice(["savedmodel"]), help="Export format."
+)
+@click.option("--output", type=click.Path(path_type=Path), help="New folder to write (default: RUN/export/savedmodel).")
+def export(run: Path, fmt: str, output: Path | None) -> None:
+    """Export RUN's best model for TF Serving; its signature takes raw, unscaled inputs."""
+    from rnnkit import training
+
+    target, signature = training.export(run, output=output, fmt=fmt)
+    click.echo(f"wrote {target} (signature 'serve': " + "; ".join(f"{k} {v}" for k, v in signature.items()) + ")")
+
+
+@cli.command()
 @click.argument("folder", required=False, default="runs", type=click.Path(path_type=Path))
 @click.option("--sort", "sort_key", help="Sort by this column, e.g. test.mae or model.cell.")
 @click.option("--desc", is_flag=True, help="Sort in descending order.")

@@ -65,7 +65,7 @@ def validate(config: Config) -> dict[str, Any]:
     return {"config": config_to_dict(config), "data": task.summarize(config, pre, data)}
 
 
-def train(config: Config, *, run_dir: str | Path | None = None, verbose: int = 0) -> TrainResult:
+def train(config: Config, *, run_dir: str | Path | None = None, verbose: int = 0, callbacks: list | None = None) -> TrainResult:
     """Fit a model and write a complete run folder.
 
     Data is read, checked and split before the run folder is created, so bad data leaves
@@ -77,6 +77,8 @@ def train(config: Config, *, run_dir: str | Path | None = None, verbose: int = 0
         run_dir: exact run folder to create (must not exist or be empty); default
             ``<output.dir>/<name>-<timestamp>``.
         verbose: Keras progress display: 0 silent, 1 progress bar, 2 one line per epoch.
+        callbacks: extra Keras callbacks for ``model.fit``, called after the one that records the
+            run folder (so each epoch's checkpoint is committed first); ``rnnkit.sweep`` prunes with one.
 
     Returns:
         The run folder, epochs run, best epoch and metrics.
@@ -93,7 +95,7 @@ def train(config: Config, *, run_dir: str | Path | None = None, verbose: int = 0
     run = RunFolder.create(config.output.dir, config.name, run_dir)
     with run.lock():
         _write_run_files(run, config, pre)
-        return _fit(run, config, task, pre, data, keras, verbose, resume_state=None)
+        return _fit(run, config, task, pre, data, keras, verbose, resume_state=None, callbacks=callbacks)
 
 
 def resume(
@@ -149,7 +151,9 @@ def resume(
         return _fit(run, wanted, task, pre, data, keras, verbose, resume_state=state)
 
 
-def _fit(run: RunFolder, config: Config, task: Task, pre, data, keras, verbose: int, resume_state) -> TrainResult:
+def _fit(
+    run: RunFolder, config: Config, task: Task, pre, data, keras, verbose: int, resume_state, callbacks: list | None = None
+) -> TrainResult:
     from rnnkit.callbacks import RunRecorder
     from rnnkit.models import build_model, load_model
 
@@ -180,7 +184,7 @@ def _fit(run: RunFolder, config: Config, task: Task, pre, data, keras, verbose: 
                 initial_epoch=start,
                 steps_per_epoch=datasets.steps,
                 validation_data=datasets.val,
-                callbacks=[recorder],
+                callbacks=[recorder, *(callbacks or ())],
                 shuffle=False,  # the dataset shuffles, seeded per epoch
                 verbose=verbose,
                 **datasets.fit_kwargs,
@@ -391,6 +395,33 @@ def predict(
     with writer:
         stats = task.write_predictions(model, pre, stream, writer, batch_size=batch_size, last_only=last_only)
     return PredictResult(writer.path, stats.rows, stats.sequences, stats.input_rows, stats.short)
+
+
+def export(run_path: str | Path, *, output: str | Path | None = None, fmt: str = "savedmodel") -> tuple[Path, dict]:
+    """Export the run's best model as a SavedModel whose signature takes raw inputs.
+
+    Args:
+        run_path: the run folder.
+        output: a new folder (default ``<run>/export/savedmodel``).
+        fmt: ``"savedmodel"``.
+
+    Returns:
+        The folder written and a summary of the serving signature.
+
+    Raises:
+        ConfigError: unknown format, an existing output folder, or a task that cannot be exported.
+        RunError: incomplete or corrupt run folder.
+    """
+    from rnnkit.export import FORMATS, export_savedmodel
+
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format must be one of {', '.join(FORMATS)}. Received: {fmt!r}")
+    run, config, task, pre = _open_run(run_path)
+    target = Path(output) if output is not None else run.root / "export" / fmt
+    _import_tensorflow(config.seed)
+    from rnnkit.models import load_model
+
+    return target, export_savedmodel(load_model(run.verified_checkpoint("best")), task.name, pre, target)
 
 
 def generate(

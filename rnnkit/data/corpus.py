@@ -7,22 +7,22 @@ fraction before it validation. The vocabulary comes from the training part only.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rnnkit.config import Config
+from rnnkit.data.schema import SCHEMA_VERSION, SchemaRecord
 from rnnkit.data.text import OOV_ID, Vocabulary, build_vocabulary, tokenize
-from rnnkit.errors import DataError, RunError
+from rnnkit.errors import DataError
 
-SCHEMA_VERSION = 1
 SPLITS = ("train", "val", "test")
 
 
 @dataclass
-class CorpusPreprocessor:
+class CorpusPreprocessor(SchemaRecord):
     """What schema.json holds for generate runs."""
 
     tokenize: str
@@ -41,20 +41,6 @@ class CorpusPreprocessor:
 
     def vocabulary(self) -> Vocabulary:
         return Vocabulary(self.vocab)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "schema.json") -> CorpusPreprocessor:
-        if data.get("schema_version") != SCHEMA_VERSION:
-            raise RunError(
-                f"{source}: schema_version is {data.get('schema_version')!r}; this rnnkit reads version {SCHEMA_VERSION}"
-            )
-        try:
-            return cls(**data)
-        except TypeError as exc:
-            raise RunError(f"{source}: malformed schema: {exc}") from None
 
 
 @dataclass

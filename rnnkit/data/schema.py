@@ -19,6 +19,51 @@ from rnnkit.errors import DataError, RunError
 SCHEMA_VERSION = 1
 
 
+def load_schema(path: Path) -> dict[str, Any]:
+    """Read schema.json as plain data (callers pick the preprocessor class by its ``task``).
+
+    Raises:
+        RunError: missing or unreadable file.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunError(f"{path}: not found; the run folder is incomplete") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RunError(f"{path}: not valid JSON ({exc}); the run folder is corrupt") from None
+    if not isinstance(data, dict):
+        raise RunError(f"{path}: expected a JSON object; the run folder is corrupt")
+    return data
+
+
+class SchemaRecord:
+    """Round trip of the dataclasses that schema.json holds (one per task family)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for schema.json."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "schema.json"):
+        """Rebuild from schema.json content.
+
+        Raises:
+            RunError: another schema version, or missing or malformed fields.
+        """
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise RunError(f"{source}: schema_version is {version!r}; this rnnkit reads version {SCHEMA_VERSION}")
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise RunError(f"{source}: malformed schema: {exc}") from None
+
+    @classmethod
+    def load(cls, path: Path):
+        """Read and rebuild from a schema.json file."""
+        return cls.from_dict(load_schema(path), str(path))
+
+
 class ColumnRoles(Protocol):
     """What cleaning needs to know about columns; both DataConfig and Preprocessor provide it."""
 
@@ -32,7 +77,7 @@ class ColumnRoles(Protocol):
 
 
 @dataclass
-class Preprocessor:
+class Preprocessor(SchemaRecord):
     """Column roles, window geometry and per-column scaling fitted on training rows.
 
     Values are mapped to model units as ``(value - center) / scale``. Under ``detrend:
@@ -139,39 +184,6 @@ class Preprocessor:
             raise DataError(
                 f"{path}: column '{self.time}' holds {kind} values, but the model was trained on {self.time_kind} times"
             )
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data for schema.json."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "schema.json") -> Preprocessor:
-        """Rebuild from schema.json content.
-
-        Raises:
-            RunError: another schema version, or missing or malformed fields.
-        """
-        version = data.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise RunError(f"{source}: schema_version is {version!r}; this rnnkit reads version {SCHEMA_VERSION}")
-        try:
-            return cls(**data)
-        except TypeError as exc:
-            raise RunError(f"{source}: malformed schema: {exc}") from None
-
-    @classmethod
-    def load(cls, path: Path) -> Preprocessor:
-        """Read schema.json.
-
-        Raises:
-            RunError: missing or unreadable file.
-        """
-        try:
-            return cls.from_dict(json.loads(path.read_text(encoding="utf-8")), str(path))
-        except FileNotFoundError:
-            raise RunError(f"{path}: not found; the run folder is incomplete") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise RunError(f"{path}: not valid JSON ({exc}); the run folder is corrupt") from None
 
     def _scaled(self, frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
         values = frame[columns].to_numpy(dtype=np.float64)

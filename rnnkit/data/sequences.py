@@ -8,9 +8,8 @@ vocabulary and label set come from training sequences only.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +19,15 @@ import pandas as pd
 from rnnkit.config import Config, DataConfig
 from rnnkit.data.prepare import clean_frame, fill_forward, order_series
 from rnnkit.data.readers import iter_table, read_columns, read_table, require_columns
+from rnnkit.data.schema import SCHEMA_VERSION, SchemaRecord
 from rnnkit.data.text import PAD_ID, Vocabulary, build_vocabulary, tokenize
-from rnnkit.errors import DataError, RunError
+from rnnkit.errors import DataError
 
-SCHEMA_VERSION = 1
 SPLITS = ("train", "val", "test")
 
 
 @dataclass
-class SequencePreprocessor:
+class SequencePreprocessor(SchemaRecord):
     """What schema.json holds for classify and tag runs: columns, labels, vocabulary, scaling."""
 
     task: str
@@ -66,20 +65,6 @@ class SequencePreprocessor:
 
     def vocabulary(self) -> Vocabulary:
         return Vocabulary(self.vocab)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "schema.json") -> SequencePreprocessor:
-        if data.get("schema_version") != SCHEMA_VERSION:
-            raise RunError(
-                f"{source}: schema_version is {data.get('schema_version')!r}; this rnnkit reads version {SCHEMA_VERSION}"
-            )
-        try:
-            return cls(**data)
-        except TypeError as exc:
-            raise RunError(f"{source}: malformed schema: {exc}") from None
 
     def label_ids(self, values: pd.Series, path: str | Path, line) -> np.ndarray:
         """Label strings to ids; a label not seen in training is a data error naming its line."""
@@ -524,13 +509,3 @@ def _safe(value: float) -> float:
 def _line_namer(path: str | Path):
     is_csv = str(path).lower().endswith((".csv", ".txt"))
     return lambda position: f"line {position + 2}" if is_csv else f"row {position + 1}"
-
-
-def load_schema(path: Path) -> dict[str, Any]:
-    """Read schema.json as plain data (the caller picks the preprocessor class by its task)."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunError(f"{path}: not found; the run folder is incomplete") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RunError(f"{path}: not valid JSON ({exc}); the run folder is corrupt") from None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rnnkit.data.sequences import load_schema
+from rnnkit.data.schema import load_schema
 from rnnkit.errors import RunError
 from rnnkit.tasks.base import Task
 from rnnkit.tasks.forecast import ForecastTask

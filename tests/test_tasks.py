@@ -224,3 +224,13 @@ def test_generate_trains_evaluates_and_samples_reproducibly(tmp_path):
     assert other.stdout != first.stdout
     result = run_cli("predict", tmp_path / "run", "--input", corpus, "--output", tmp_path / "o.csv")
     assert result.exit_code == 2 and "rnnkit generate" in result.stderr
+
+
+def test_numeric_looking_labels_and_ids_stay_as_written(tmp_path):
+    path = tmp_path / "seq.csv"
+    frame = make_sequences(n=20, labels=("01", "10"))
+    frame["seq"] = frame["seq"].str.replace("q", "00")
+    frame.to_csv(path, index=False)
+    pre, arrays = prepare_sequences(load_config(config_file(tmp_path, "classify", classify_data(path))))
+    assert pre.labels == ["01", "10"]
+    assert arrays.ids[0] == "00000"

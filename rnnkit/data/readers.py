@@ -86,8 +86,10 @@ def read_columns(path: str | Path) -> list[str]:
     return header
 
 
-def read_table(path: str | Path, columns: Sequence[str]) -> pd.DataFrame:
+def read_table(path: str | Path, columns: Sequence[str], text: Sequence[str] = ()) -> pd.DataFrame:
     """Read the given columns of a CSV or Parquet file into memory.
+
+    Columns in ``text`` (ids, labels) are read as written: "007" stays "007", not 7.
 
     Raises:
         DataError: missing file, unreadable content, missing columns (with the closest spelling).
@@ -96,15 +98,15 @@ def read_table(path: str | Path, columns: Sequence[str]) -> pd.DataFrame:
     require_columns(path, read_columns(path), columns)
     if table_format(path) == "parquet":
         try:
-            return pd.read_parquet(path, columns=list(dict.fromkeys(columns)))
+            return _as_text(pd.read_parquet(path, columns=list(dict.fromkeys(columns))), text)
         except Exception as exc:
             raise DataError(f"{path}: cannot read Parquet: {_first_line(exc)}") from None
     # Every column is parsed (not usecols) so a row with an extra field is an error, not dropped.
-    return _read_csv(path)[list(dict.fromkeys(columns))]
+    return _read_csv(path, dtype=dict.fromkeys(text, str))[list(dict.fromkeys(columns))]
 
 
-def iter_table(path: str | Path, columns: Sequence[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """Yield the given columns of a table in chunks of at most ``chunk_rows`` rows.
+def iter_table(path: str | Path, columns: Sequence[str], chunk_rows: int, text: Sequence[str] = ()) -> Iterator[pd.DataFrame]:
+    """Yield the given columns of a table in chunks of at most ``chunk_rows`` rows (``text`` as in read_table).
 
     Memory stays bounded by the chunk size whatever the file size.
     """
@@ -116,14 +118,16 @@ def iter_table(path: str | Path, columns: Sequence[str], chunk_rows: int) -> Ite
 
         try:
             for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows, columns=wanted):
-                yield batch.to_pandas()
+                yield _as_text(batch.to_pandas(), text)
         except DataError:
             raise
         except Exception as exc:
             raise DataError(f"{path}: cannot read Parquet: {_first_line(exc)}") from None
         return
     try:
-        with pd.read_csv(path, chunksize=chunk_rows, encoding="utf-8", low_memory=False) as reader:
+        with pd.read_csv(
+            path, chunksize=chunk_rows, encoding="utf-8", low_memory=False, dtype=dict.fromkeys(text, str)
+        ) as reader:
             for chunk in reader:
                 yield chunk[wanted]
     except UnicodeDecodeError as exc:
@@ -149,6 +153,13 @@ def require_columns(path: str | Path, available: Sequence[str], wanted: Sequence
 def atomic_output_path(path: Path) -> Path:
     """A temporary sibling of ``path`` to write to before ``os.replace``; same folder, same suffix."""
     return path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+
+
+def _as_text(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    for column in columns:
+        if column in frame and not pd.api.types.is_object_dtype(frame[column]):
+            frame[column] = frame[column].astype("string").astype(object).where(frame[column].notna(), None)
+    return frame
 
 
 def _read_csv(path: Path, **kwargs) -> pd.DataFrame:

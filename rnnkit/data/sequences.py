@@ -213,7 +213,9 @@ class SequenceStream:
     def check_input(self) -> None:
         """Columns and the first rows' cells against the schema, before any model is loaded."""
         require_columns(self.path, read_columns(self.path), self.columns)
-        first = next(iter_table(self.path, self.columns, min(self.chunk_rows, 10_000)), None)
+        first = next(
+            iter_table(self.path, self.columns, min(self.chunk_rows, 10_000), text=[c for c in [self.pre.id] if c]), None
+        )
         if first is None or len(first) == 0:
             raise DataError(f"{self.path}: no data rows (header only)")
         self._prepare(first, 0)
@@ -223,7 +225,7 @@ class SequenceStream:
         pending: pd.DataFrame | None = None
         finished: set = set()
         offset = 0
-        for chunk in iter_table(self.path, self.columns, self.chunk_rows):
+        for chunk in iter_table(self.path, self.columns, self.chunk_rows, text=[c for c in [self.pre.id] if c]):
             size = len(chunk)
             frame = self._prepare(chunk, offset)
             offset += size
@@ -284,10 +286,10 @@ class SequenceStream:
 def _load(path: str | Path, data: DataConfig, task: str) -> pd.DataFrame:
     if data.layout == "wide":
         features = wide_columns(path, data)
-        frame = read_table(path, [c for c in (data.id, data.target) if c] + list(features))
+        frame = read_table(path, [c for c in (data.id, data.target) if c] + list(features), text=_text_columns(data))
         return _wide_to_long(frame, data, features, path)
     names = [c for c in (data.id, data.time, *(data.features or []), data.target) if c]
-    frame = read_table(path, list(dict.fromkeys(names)))
+    frame = read_table(path, list(dict.fromkeys(names)), text=_text_columns(data))
     if data.target is not None:
         frame[data.target] = _label_strings(frame[data.target], path, data.target)
     if data.tokenize is not None and task == "classify":
@@ -350,6 +352,11 @@ def _wide_to_long(frame: pd.DataFrame, data, features: list[str], path: str | Pa
         )
     long = pd.concat(rows, ignore_index=True).dropna(subset=["value"])
     return long.rename(columns={"__id__": data.id}) if data.id else long
+
+
+def _text_columns(data) -> list[str]:
+    # Ids and labels are kept exactly as written in the file.
+    return [c for c in (data.id, data.target) if c]
 
 
 def _label_strings(values: pd.Series, path, column: str) -> pd.Series:

@@ -246,6 +246,37 @@ def runs(folder: Path, sort_key: str | None, desc: bool, filters: tuple[str, ...
     click.echo(compare.format_table(columns, rows) if rows else f"no runs in {folder}")
 
 
+@cli.command()
+@click.argument("config", type=click.Path(path_type=Path))
+@_set_option
+@click.option("--trials", type=click.IntRange(min=1), help="Trials in all, finished ones included (sets sweep.trials).")
+@click.option("--method", type=click.Choice(["grid", "random", "bayes"]), help="How trials are chosen (sets sweep.method).")
+def sweep(config: Path, overrides: tuple[str, ...], trials: int | None, method: str | None) -> None:
+    """Hyperparameter search over CONFIG's sweep.params; run it again to continue it.
+
+    Each trial is a run folder in sweep.dir (default sweeps/<name>); the leaderboard, best trial
+    first, is printed and written to leaderboard.csv there.
+    """
+    from rnnkit.config import load_config
+
+    options = {"sweep.trials": trials, "sweep.method": method}
+    extra = tuple(f"{key}={value}" for key, value in options.items() if value is not None)
+    resolved = load_config(config, overrides + extra)
+    from rnnkit import sweep as sweeps
+
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        result = sweeps.run_sweep(
+            resolved, source=str(config), progress=lambda row: click.echo(sweeps.format_trial(row))
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    for warning in result.warnings:
+        click.echo(f"rnnkit: warning: {warning}", err=True)
+    click.echo(sweeps.format_leaderboard(result))
+    click.echo(f"sweep: {result.sweep_dir} ({result.finished} of {result.target} trials finished, {result.trials_run} run now)")
+
+
 def main() -> None:
     """Console entry point."""
     cli(prog_name="rnnkit")

@@ -61,8 +61,16 @@ LOSSES = {
     "crossentropy": "sparse categorical cross-entropy (classify, tag, generate)",
 }
 REGRESSION_LOSSES = ("mse", "mae", "huber")
+SWEEP_METHODS = {
+    "grid": "every combination of the listed choices, in an order shuffled by the seed; ranges are not allowed",
+    "random": "independent draws from the choices and ranges (Optuna's RandomSampler)",
+    "bayes": "Optuna's TPE sampler, which learns from finished trials; trials that trail the median at the same epoch are pruned",
+}
 
 PATH_KEYS = ("data.path", "data.val_path", "data.test_path")
+# Keys (and their sub-keys) a sweep may not vary: they name or place the sweep itself, or hold paths that are
+# resolved against the config file.
+SWEEP_FIXED_KEYS = ("name", "versions", "output", "sweep", *PATH_KEYS)
 
 
 class _Section(BaseModel):
@@ -207,6 +215,73 @@ class OutputConfig(_Section):
     dir: str = Field("runs", description="folder that receives run folders; relative to the current directory")
 
 
+class SweepRange(_Section):
+    low: int | float = Field(description="smallest value drawn")
+    high: int | float = Field(description="largest value drawn")
+    log: bool = Field(False, description="draw uniformly on a log scale (learning rates); needs low above 0")
+    step: int | float | None = Field(None, gt=0, description="draw only low, low + step, ...; not with log")
+
+    @property
+    def integer(self) -> bool:
+        """Whole numbers are drawn when low, high (and step) are whole numbers."""
+        return all(isinstance(v, int) for v in (self.low, self.high, self.step) if v is not None)
+
+    @model_validator(mode="after")
+    def _valid_range(self) -> SweepRange:
+        if not self.low < self.high:
+            raise ValueError(f"low must be below high. Received: low={self.low}, high={self.high}")
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log range needs low above 0. Received: low={self.low}")
+        if self.log and self.step is not None:
+            raise ValueError("log and step exclude each other")
+        return self
+
+
+class SweepConfig(_Section):
+    method: Literal["grid", "random", "bayes"] = Field("grid", description="how trials are chosen: " + ", ".join(SWEEP_METHODS))
+    trials: int | None = Field(
+        None, ge=1, le=100_000, description="trials in all, counting finished ones of a resumed sweep; default: grid size, or 20"
+    )
+    metric: Literal["val_loss", "loss", "val_mae", "mae", "val_accuracy", "accuracy"] | None = Field(
+        None, description="ranks trials, at each trial's best epoch; default train.early_stopping.monitor (accuracy: higher)"
+    )
+    dir: str | None = Field(
+        None, description="sweep folder (trials, leaderboard, study); default sweeps/<name>, from the current dir"
+    )
+    params: dict[str, list[Any] | SweepRange] = Field(
+        min_length=1, description="dotted config key: a list of choices, or a range {low, high, log, step} (random and bayes)"
+    )
+    prune: bool = Field(True, description="bayes: stop trials whose metric trails the median of finished trials at that epoch")
+    prune_startup_trials: int = Field(3, ge=0, le=100_000, description="bayes: finished trials needed before pruning starts")
+    prune_warmup_epochs: int = Field(1, ge=0, le=100_000, description="bayes: epochs every trial trains before it can be pruned")
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _flat_params(cls, value: Any) -> Any:
+        # Dotted keys (model.units) or nested sections (model: {units: ...}, as --set writes them) both work.
+        if not isinstance(value, dict):
+            return value
+        if not value:
+            raise ValueError("name at least one dotted config key to sweep, e.g. model.cell: [lstm, gru]")
+        flat: dict[str, Any] = {}
+        for key, spec in value.items():
+            if isinstance(spec, dict) and spec and not {"low", "high"} & set(spec):
+                for sub, sub_spec in cls._flat_params(spec).items():
+                    flat[f"{key}.{sub}"] = sub_spec
+            elif isinstance(spec, dict):
+                flat[key] = _sweep_range(key, spec)
+            elif isinstance(spec, list) and not spec:
+                raise ValueError(f"{key} must list at least one choice. Received: []")
+            elif not isinstance(spec, list):
+                raise ValueError(
+                    f"{key} must be a list of choices or a range {{low, high}}. Received: {spec!r}"
+                    f" (write [{spec!r}] for a single choice)"
+                )
+            else:
+                flat[key] = spec
+        return flat
+
+
 class Config(_Section):
     name: str = Field("run", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description="prefix of the run folder name")
     seed: int = Field(42, ge=0, le=2**31 - 1, description="seed for weights, shuffling and dropout")
@@ -216,6 +291,7 @@ class Config(_Section):
     train: TrainConfig = Field(default_factory=TrainConfig, description="how to fit it")
     output: OutputConfig = Field(default_factory=OutputConfig, description="where runs go")
     versions: dict[str, str] | None = Field(None, description="library versions, written by rnnkit train; ignored on input")
+    sweep: SweepConfig | None = Field(None, description="hyperparameter search run by rnnkit sweep; rnnkit train ignores it")
 
     @model_validator(mode="after")
     def _task_needs(self) -> Config:
@@ -266,6 +342,71 @@ class Config(_Section):
                 "and data.val_path is not set; set one or monitor 'loss'"
             )
         return self
+
+    @model_validator(mode="after")
+    def _sweep_fits(self) -> Config:
+        sweep = self.sweep
+        if sweep is None:
+            return self
+        if sweep.metric is not None and sweep.metric not in TASK_MONITORS[self.task]:
+            allowed = ", ".join(f"'{m}'" for m in TASK_MONITORS[self.task])
+            raise ValueError(f"sweep.metric for task '{self.task}' must be one of {allowed}. Received: '{sweep.metric}'")
+        base = self.model_dump(mode="json", exclude={"sweep"})
+        for key, spec in sweep.params.items():
+            _check_sweep_key(key)
+            if isinstance(spec, SweepRange) and sweep.method == "grid":
+                raise ValueError(
+                    f"sweep.params.{key} is a range {{low: {spec.low}, high: {spec.high}}}; method 'grid' takes a list of "
+                    "choices. List the values, or set sweep.method to random or bayes"
+                )
+            # Each choice (or both ends of a range) must make a valid config on its own.
+            for value in [spec.low, spec.high] if isinstance(spec, SweepRange) else spec:
+                trial = apply_overrides(base, {key: value})
+                try:
+                    Config.model_validate(trial)
+                except ValidationError as exc:
+                    detail = _describe(exc, trial, f"value {value!r}", [])
+                    raise ValueError(f"sweep.params.{key}: {detail}") from None
+        return self
+
+
+def _sweep_range(key: str, spec: dict[str, Any]) -> SweepRange:
+    fields = list(SweepRange.model_fields)
+    for name in spec:
+        if name not in fields:
+            close = difflib.get_close_matches(str(name), fields, n=1, cutoff=0.5)
+            hint = f"; did you mean '{close[0]}'?" if close else "."
+            raise ValueError(f"{key}: unknown range key '{name}'{hint} Range keys: {', '.join(fields)}")
+    try:
+        return SweepRange.model_validate(spec)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        field = ".".join(str(p) for p in error["loc"] if p in fields)
+        if error["type"] == "missing":
+            raise ValueError(f"{key}: a range needs '{field}'. Received: {spec}") from None
+        message = "must be a number" if error["type"] in _TYPE_ERRORS else error["msg"].removeprefix("Value error, ")
+        received = f". Received: {field}={error['input']!r}" if field else ""
+        raise ValueError(f"{key}: {f'{field}: ' if field else ''}{message}{received}") from None
+
+
+def _check_sweep_key(key: str) -> None:
+    model: type[BaseModel] = Config
+    parts = key.split(".")
+    for depth, part in enumerate(parts):
+        prefix = ".".join(parts[: depth + 1])
+        field = model.model_fields.get(part)
+        if field is None:
+            valid = [".".join([*parts[:depth], name]) for name in model.model_fields]
+            close = difflib.get_close_matches(prefix, valid, n=1, cutoff=0.6)
+            hint = f"; did you mean '{close[0]}'?" if close else "."
+            raise ValueError(f"sweep.params: unknown key '{key}'{hint} Valid keys here: {', '.join(valid)}")
+        if prefix in SWEEP_FIXED_KEYS or key == "data":
+            raise ValueError(f"sweep.params: '{key}' cannot be swept; sweep keys of model, train, data (but paths) or seed")
+        annotation = field.annotation
+        if depth < len(parts) - 1:
+            if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+                raise ValueError(f"sweep.params: unknown key '{key}': '{prefix}' is a value, not a section")
+            model = annotation
 
 
 # --------------------------------------------------------------------------------------------
@@ -441,7 +582,10 @@ def validate_config(raw: dict[str, Any], source: str = "config", set_keys: list[
 
 def config_to_dict(config: Config) -> dict[str, Any]:
     """The resolved config as plain data, in declaration order (what config.yaml holds)."""
-    return config.model_dump(mode="json")
+    data = config.model_dump(mode="json")
+    if data.get("sweep") is None:
+        data.pop("sweep", None)  # only sweep configs carry the section; runs' config.yaml stay as they were
+    return data
 
 
 def dump_yaml(data: dict[str, Any]) -> str:

@@ -151,14 +151,18 @@ def evaluate(run: Path, data_path: str | None, split: str | None) -> None:
     "--input", "input_path", required=True, type=click.Path(path_type=Path), help="CSV or Parquet file in the training layout."
 )
 @click.option("--output", "output_path", required=True, type=click.Path(path_type=Path), help="CSV or Parquet file to write.")
-@click.option("--last", "last_only", is_flag=True, help="Only the forecast from the last window of each series.")
+@click.option("--last", "last_only", is_flag=True, help="Forecast runs: only the forecast from the last window of each series.")
 @click.option("--chunk-rows", default=200_000, show_default=True, type=click.IntRange(min=1), help="Input rows read at a time.")
 @click.option("--batch-size", default=1024, show_default=True, type=click.IntRange(min=1), help="Windows per model call.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 def predict(
     run: Path, input_path: Path, output_path: Path, last_only: bool, chunk_rows: int, batch_size: int, overwrite: bool
 ) -> None:
-    """Forecast every complete window of INPUT with RUN's best checkpoint, streaming in chunks."""
+    """Predict INPUT with RUN's best checkpoint, streaming in chunks.
+
+    Forecast runs: one row per complete window (series id, origin time, <target>_h<k>).
+    Classify runs: one row per sequence (id, label, p_<label>). Tag runs: one row per input row.
+    """
     from rnnkit import training
 
     result = training.predict(
@@ -266,9 +270,7 @@ def sweep(config: Path, overrides: tuple[str, ...], trials: int | None, method: 
 
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
-        result = sweeps.run_sweep(
-            resolved, source=str(config), progress=lambda row: click.echo(sweeps.format_trial(row))
-        )
+        result = sweeps.run_sweep(resolved, source=str(config), progress=lambda row: click.echo(sweeps.format_trial(row)))
     finally:
         signal.signal(signal.SIGTERM, previous)
     for warning in result.warnings:

@@ -244,7 +244,7 @@ def data_fingerprints(config: Config) -> dict[str, str]:
 
 # Sections whose change makes a resumed run a different experiment.
 _RESUME_FIXED = ("task", "seed", "data", "model")
-_RESUME_FIXED_TRAIN = ("optimizer", "learning_rate", "clipnorm", "loss", "batch_size", "shuffle")
+_RESUME_FIXED_TRAIN = ("optimizer", "learning_rate", "clipnorm", "loss", "batch_size", "shuffle", "class_weight")
 
 
 def _check_resumable(run: RunFolder, old: Config, new: Config) -> None:
@@ -386,6 +386,8 @@ def predict(
     from rnnkit.data.predict_stream import OutputWriter
 
     run, config, task, pre = _open_run(run_path)
+    if task.name == "generate":
+        raise ConfigError(f"{run.root}: a language model run; sample from it with 'rnnkit generate {run.root} --prompt TEXT'")
     writer = OutputWriter(output_path, overwrite=overwrite)
     stream = task.checked_stream(pre, input_path, chunk_rows)  # columns and cells, before the model is loaded
     _import_tensorflow(config.seed)

@@ -111,6 +111,7 @@ def test_resume_refuses_changed_data_model_or_optimizer(experiment, tmp_path):
         ("model.units=[7]", "model.units changed from [6] to [7]"),
         ("data.window=5", "data.window changed from 8 to 5"),
         ("train.learning_rate=0.5", "train.learning_rate changed from 0.01 to 0.5"),
+        ("train.class_weight=balanced", "train.class_weight changed from 'none' to 'balanced'"),
     ):
         result = cli_run("train", "--resume", reference, "--set", override)
         assert result.exit_code == 2, result.stderr

@@ -234,3 +234,41 @@ def test_numeric_looking_labels_and_ids_stay_as_written(tmp_path):
     pre, arrays = prepare_sequences(load_config(config_file(tmp_path, "classify", classify_data(path))))
     assert pre.labels == ["01", "10"]
     assert arrays.ids[0] == "00000"
+
+
+def test_wide_layout_with_an_id_column_and_explicit_test_file(tmp_path):
+    def wide(n, seed):
+        rng = np.random.default_rng(seed)
+        rows = []
+        for index in range(n):
+            values = np.sin(np.arange(8) * (0.3 + index % 2) + rng.normal())
+            rows.append({"sid": f"s{index:03d}", "label": "AB"[index % 2], **{f"t{k}": v for k, v in enumerate(values)}})
+        return pd.DataFrame(rows)
+
+    wide(30, 0).to_csv(tmp_path / "train.csv", index=False)
+    wide(10, 1).to_csv(tmp_path / "test.csv", index=False)  # same ids as training: still other sequences
+    data = {
+        "path": str(tmp_path / "train.csv"),
+        "test_path": str(tmp_path / "test.csv"),
+        "layout": "wide",
+        "id": "sid",
+        "target": "label",
+    }
+    pre, arrays = prepare_sequences(load_config(config_file(tmp_path, "classify", data)))
+    assert len(arrays.indices("test")) == 10 and arrays.ids[:2] == ["s000", "s001"]
+    assert pre.wide_columns == [f"t{k}" for k in range(8)]
+
+
+def test_label_errors_name_the_file_that_holds_them(tmp_path, sequences_csv):
+    test = tmp_path / "test.csv"
+    frame = make_sequences(n=6, seed=2)
+    frame.loc[frame["seq"] == "q002", "label"] = "Sitting"
+    frame.to_csv(test, index=False)
+    config = load_config(config_file(tmp_path, "classify", classify_data(sequences_csv, test_path=str(test))))
+    with pytest.raises(DataError, match=r"test\.csv: sequence 'q002', column 'label': label 'Sitting' was not seen in training"):
+        prepare_sequences(config)
+    frame.loc[frame.index[frame["seq"] == "q003"][1], "label"] = "Other"
+    frame.loc[frame["seq"] == "q002", "label"] = "1"
+    frame.to_csv(test, index=False)
+    with pytest.raises(DataError, match=r"test\.csv: sequence 'q003', column 'label': label changes within the sequence"):
+        prepare_sequences(config)

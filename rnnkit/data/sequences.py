@@ -66,8 +66,13 @@ class SequencePreprocessor(SchemaRecord):
     def vocabulary(self) -> Vocabulary:
         return Vocabulary(self.vocab)
 
-    def label_ids(self, values: pd.Series, path: str | Path, line) -> np.ndarray:
-        """Label strings to ids; a label not seen in training is a data error naming its line."""
+    def label_ids(self, values: pd.Series, where) -> np.ndarray:
+        """Label strings to ids; a label not seen in training is a data error naming where it is.
+
+        Args:
+            values: label strings.
+            where: ``where(i)`` names the file and line or sequence of ``values[i]``.
+        """
         index = {label: i for i, label in enumerate(self.labels)}
         ids = values.map(index)
         unknown = ids.isna().to_numpy()
@@ -75,8 +80,7 @@ class SequencePreprocessor(SchemaRecord):
             first = int(np.flatnonzero(unknown)[0])
             shown = ", ".join(repr(x) for x in self.labels[:10]) + (", ..." if len(self.labels) > 10 else "")
             raise DataError(
-                f"{path}: {line(first)}, column '{self.target}': label {values.iloc[first]!r} was not seen in training "
-                f"(known: {shown})"
+                f"{where(first)}, column '{self.target}': label {values.iloc[first]!r} was not seen in training (known: {shown})"
             )
         return ids.to_numpy(dtype=np.int32)
 
@@ -114,20 +118,21 @@ def prepare_sequences(config: Config, pre: SequencePreprocessor | None = None) -
         DataError: unreadable files, bad cells, a label that changes within a sequence, too little data.
     """
     data = config.data
+    paths = (data.path, data.val_path, data.test_path)
     frames = []
-    for code, path in enumerate((data.path, data.val_path, data.test_path)):
+    for code, path in enumerate(paths):
         if path is not None:
             frame = _load(path, data, config.task)
             frame["__source__"] = code
             frames.append(frame)
-    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    frame = _order(frame, data, config.task, data.path)
+    # Sequences in different files are different sequences, even when their ids coincide.
+    frame = pd.concat([_order(f, data, config.task, paths[int(f["__source__"].iloc[0])]) for f in frames], ignore_index=True)
     row_starts, row_lengths, ids = _group_rows(frame, data, config.task)
-    sequence_labels = _constant_labels(frame, data, row_starts, row_lengths, ids) if config.task == "classify" else None
+    sequence_labels = _constant_labels(frame, data, row_starts, row_lengths, ids, paths) if config.task == "classify" else None
     split = _split(frame["__source__"].to_numpy()[row_starts], sequence_labels, data, config.seed)
     if pre is None:
         pre = _fit(frame, data, config, split, row_starts, row_lengths, sequence_labels)
-    arrays = _arrays(frame, pre, data, row_starts, row_lengths, ids, split, sequence_labels, data.path)
+    arrays = _arrays(frame, pre, data, row_starts, row_lengths, ids, split, sequence_labels, paths)
     if len(arrays.indices("train")) == 0:
         raise DataError(f"{data.path}: no training sequences after the split; lower data.split fractions or add sequences")
     for name in ("val", "test"):
@@ -146,9 +151,10 @@ def prepare_sequence_file(pre: SequencePreprocessor, path: str | Path) -> Sequen
     data = pre_as_data(pre, path)
     frame = _order(_load(path, data, pre.task), data, pre.task, path)
     row_starts, row_lengths, ids = _group_rows(frame, data, pre.task)
-    labels = _constant_labels(frame, data, row_starts, row_lengths, ids) if pre.task == "classify" else None
+    paths = (path, path, path)
+    labels = _constant_labels(frame, data, row_starts, row_lengths, ids, paths) if pre.task == "classify" else None
     split = np.full(len(row_starts), 2, dtype=np.int8)
-    return _arrays(frame, pre, data, row_starts, row_lengths, ids, split, labels, path)
+    return _arrays(frame, pre, data, row_starts, row_lengths, ids, split, labels, paths)
 
 
 def summarize_sequences(pre: SequencePreprocessor, arrays: SequenceArrays) -> dict:
@@ -290,6 +296,7 @@ def _load(path: str | Path, data: DataConfig, task: str) -> pd.DataFrame:
         return _wide_to_long(frame, data, features, path)
     names = [c for c in (data.id, data.time, *(data.features or []), data.target) if c]
     frame = read_table(path, list(dict.fromkeys(names)), text=_text_columns(data))
+    frame["__line__"] = np.arange(len(frame))  # row position in its file, for error messages
     if data.target is not None:
         frame[data.target] = _label_strings(frame[data.target], path, data.target)
     if data.tokenize is not None and task == "classify":
@@ -347,11 +354,11 @@ def _wide_to_long(frame: pd.DataFrame, data, features: list[str], path: str | Pa
     for index in range(len(frame)):
         seq = pd.Series(values[index, : lengths[index]])
         seq = seq.ffill() if data.missing == "ffill" else seq.dropna() if data.missing == "drop" else seq
-        rows.append(
-            pd.DataFrame({"__seq__": index, "__id__": ids[index], "value": seq.to_numpy(), data.target: labels.iloc[index]})
-        )
-    long = pd.concat(rows, ignore_index=True).dropna(subset=["value"])
-    return long.rename(columns={"__id__": data.id}) if data.id else long
+        part = {"__seq__": index, "__id__": ids[index], "__line__": index + row_offset, "value": seq.to_numpy()}
+        if has_labels:
+            part[data.target] = labels.iloc[index]
+        rows.append(pd.DataFrame(part))
+    return pd.concat(rows, ignore_index=True).dropna(subset=["value"])
 
 
 def _text_columns(data) -> list[str]:
@@ -366,7 +373,7 @@ def _label_strings(values: pd.Series, path, column: str) -> pd.Series:
 
 
 def _order(frame: pd.DataFrame, data, task: str, path) -> pd.DataFrame:
-    """Long layout: rows sorted by sequence and time (duplicates refused), gaps forward-filled."""
+    """Long layout: one file's rows sorted by sequence and time (duplicates refused), gaps forward-filled."""
     if data.layout == "wide" or (data.tokenize is not None and task == "classify"):
         return frame.reset_index(drop=True)
     frame = order_series(frame, data, path)
@@ -385,7 +392,10 @@ def _group_rows(frame: pd.DataFrame, data, task: str) -> tuple[np.ndarray, np.nd
         key = data.id
     if key is None:
         return np.array([0], dtype=np.int64), np.array([len(frame)], dtype=np.int64), [None]
-    starts = np.flatnonzero(frame[key].ne(frame[key].shift()).to_numpy()).astype(np.int64)
+    boundary = frame[key].ne(frame[key].shift())
+    if "__source__" in frame:
+        boundary |= frame["__source__"].ne(frame["__source__"].shift())
+    starts = np.flatnonzero(boundary.to_numpy()).astype(np.int64)
     lengths = np.diff(np.append(starts, len(frame))).astype(np.int64)
     id_column = "__id__" if data.layout == "wide" else key
     return starts, lengths, [frame[id_column].iloc[b] for b in starts]
@@ -402,24 +412,40 @@ def _encode_spans(frame: pd.DataFrame, pre: SequencePreprocessor, row_starts: np
     return pre.encode_values(frame), row_starts, row_lengths
 
 
-def _arrays(frame, pre: SequencePreprocessor, data, row_starts, row_lengths, ids, split, sequence_labels, path) -> SequenceArrays:
+def _arrays(
+    frame, pre: SequencePreprocessor, data, row_starts, row_lengths, ids, split, sequence_labels, paths
+) -> SequenceArrays:
+    where = _locator(frame, paths)
     if pre.task == "classify":
-        labels = pre.label_ids(pd.Series(sequence_labels, dtype=object), path, lambda i: f"sequence '{ids[i]}'")
+        labels = pre.label_ids(pd.Series(sequence_labels, dtype=object), lambda i: where(row_starts[i], f"sequence '{ids[i]}'"))
     else:
-        labels = pre.label_ids(frame[pre.target], path, _line_namer(path))
+        labels = pre.label_ids(frame[pre.target], where)
     values, starts, lengths = _encode_spans(frame, pre, row_starts, row_lengths)
     return SequenceArrays(values, starts, lengths, labels, ids, split, _times(frame, data))
 
 
-def _constant_labels(frame: pd.DataFrame, data, starts, lengths, ids) -> list:
+def _locator(frame: pd.DataFrame, paths):
+    """``where(row, what=None)``: the file of a row and its line (or ``what``), for error messages."""
+    sources = frame["__source__"].to_numpy() if "__source__" in frame else np.zeros(len(frame), dtype=int)
+    lines = frame["__line__"].to_numpy() if "__line__" in frame else np.arange(len(frame))
+
+    def where(row, what=None) -> str:
+        path = paths[int(sources[row])]
+        return f"{path}: {what or _line_namer(path)(int(lines[row]))}"
+
+    return where
+
+
+def _constant_labels(frame: pd.DataFrame, data, starts, lengths, ids, paths) -> list:
     labels = frame[data.target].to_numpy(dtype=object)
+    where = _locator(frame, paths)
     result = []
     for start, length, sid in zip(starts, lengths, ids, strict=True):
         values = labels[start : start + length]
         changed = np.flatnonzero(values != values[0])
         if len(changed):
             raise DataError(
-                f"{data.path}: sequence '{sid}', column '{data.target}': label changes within the sequence "
+                f"{where(start, f'sequence {sid!r}')}, column '{data.target}': label changes within the sequence "
                 f"({values[0]!r}, then {values[changed[0]]!r}); classify expects one label per sequence"
             )
         result.append(values[0])

@@ -206,6 +206,7 @@ class TrainConfig(_Section):
         "none", description="classify: weigh classes inversely to their training frequency"
     )
     shuffle: bool = Field(True, description="shuffle training windows each epoch (seeded)")
+    tensorboard: bool = Field(False, description="write TensorBoard logs (per epoch) to <run>/tensorboard")
     early_stopping: EarlyStoppingConfig = Field(
         default_factory=EarlyStoppingConfig, description="best-checkpoint and stopping rule"
     )

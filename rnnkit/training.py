@@ -88,6 +88,7 @@ def train(config: Config, *, run_dir: str | Path | None = None, verbose: int = 0
         DivergedError: the loss became NaN or infinite (status ``diverged``).
         Interrupted: SIGINT or SIGTERM (status ``interrupted``).
     """
+    _check_optional_packages(config)
     task = get_task(config.task)
     pre, data = task.prepare(config)
     pre.sources = data_fingerprints(config)
@@ -184,7 +185,7 @@ def _fit(
                 initial_epoch=start,
                 steps_per_epoch=datasets.steps,
                 validation_data=datasets.val,
-                callbacks=[recorder, *(callbacks or ())],
+                callbacks=[recorder, *_tensorboard(keras, run, config), *(callbacks or ())],
                 shuffle=False,  # the dataset shuffles, seeded per epoch
                 verbose=verbose,
                 **datasets.fit_kwargs,
@@ -220,6 +221,19 @@ def _fit(
     _write_plots(run, task, model, pre, data, metrics, recorder.rows, recorder.best_epoch, monitor)
     run.write_status("complete", epoch=recorder.epochs_done, best_epoch=recorder.best_epoch)
     return TrainResult(run.root, recorder.epochs_done, recorder.best_epoch, monitor, recorder.best_value, metrics, warnings)
+
+
+def _check_optional_packages(config: Config) -> None:
+    import importlib.util
+
+    if config.train.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise ResourceError("train.tensorboard is true but the tensorboard package is missing: pip install 'rnnkit[tensorboard]'")
+
+
+def _tensorboard(keras, run: RunFolder, config: Config) -> list:
+    if not config.train.tensorboard:
+        return []
+    return [keras.callbacks.TensorBoard(log_dir=str(run.root / "tensorboard"), update_freq="epoch", write_graph=False)]
 
 
 def _write_plots(run: RunFolder, task: Task, model, pre, data, metrics: dict, rows, best_epoch: int, monitor: str) -> None:

@@ -297,3 +297,22 @@ def test_runs_lists_differing_config_and_metrics_with_sort_and_filter(tmp_path, 
     assert [line.split()[0] for line in only.stdout.splitlines()[1:]] == ["lstm"]
     assert run_cli("runs", tmp_path / "runs", "--sort", "nope").exit_code == 2
     assert run_cli("runs", tmp_path / "missing").exit_code == 4
+
+
+def test_tensorboard_logs_behind_a_config_option(tmp_path, tiny_config):
+    assert (
+        run_cli(
+            "train",
+            tiny_config,
+            "--run-dir",
+            tmp_path / "run",
+            "-q",
+            "--set",
+            "train.epochs=2",
+            "--set",
+            "train.tensorboard=true",
+        ).exit_code
+        == 0
+    )
+    events = list((tmp_path / "run" / "tensorboard").rglob("events.out.tfevents.*"))
+    assert {p.parent.name for p in events} == {"train", "validation"}

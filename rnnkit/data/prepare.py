@@ -209,7 +209,7 @@ def order_series(frame: pd.DataFrame, data: ColumnRoles, path: str | Path) -> pd
                 f"{path}: {where}column '{data.time}': time {first[data.time]} appears more than once "
                 f"({line(int(same[0]))} and {line(int(same[1]))}); expected one row per time step in each series"
             )
-    if keys:
+    if keys and not _already_ordered(frame, keys):
         frame = frame.sort_values(keys, kind="stable").reset_index(drop=True)
     if data.time is not None:
         same_series = frame[data.id].eq(frame[data.id].shift()) if data.id else pd.Series(True, index=frame.index)
@@ -222,6 +222,25 @@ def order_series(frame: pd.DataFrame, data: ColumnRoles, path: str | Path) -> pd
                 "expected one row per time step in each series"
             )
     return frame
+
+
+def _already_ordered(frame: pd.DataFrame, keys: list[str]) -> bool:
+    # Files usually come sorted; skipping the sort then saves a full copy of the frame.
+    if len(keys) == 1:
+        return bool(frame[keys[0]].is_monotonic_increasing)
+    first, second = frame[keys[0]], frame[keys[1]]
+    if not first.is_monotonic_increasing:
+        return False
+    same = first.eq(first.shift()).to_numpy()
+    step = (
+        second.diff().to_numpy()
+        if pd.api.types.is_numeric_dtype(second) or pd.api.types.is_datetime64_any_dtype(second)
+        else None
+    )
+    if step is None:
+        return False
+    positive = step > (np.timedelta64(0) if pd.api.types.is_datetime64_any_dtype(second) else 0)
+    return bool(np.all(positive[1:][same[1:]]))
 
 
 def window_origins(arrays: SeriesArrays, pre: Preprocessor, split: str, stride: int = 1) -> np.ndarray:

@@ -117,12 +117,11 @@ class Preprocessor(SchemaRecord):
     def fit(cls, frame: pd.DataFrame, train_rows: np.ndarray, data, time_kind: str | None) -> Preprocessor:
         """Fit scaling statistics on the training rows of ``frame`` (rows sorted by series and time)."""
         columns = list(dict.fromkeys([*data.features, *data.targets]))
-        train = frame.loc[train_rows, columns]
         diffs = _train_first_differences(frame, train_rows, data, data.targets)
         center: dict[str, float] = {}
         spread: dict[str, float] = {}
         for column in columns:
-            values = train[column].to_numpy(dtype=np.float64)
+            values = frame[column].to_numpy(dtype=np.float64)[train_rows]
             if data.detrend == "last_value" and column in data.targets:
                 center[column] = 0.0
                 spread[column] = _safe(np.std(diffs[column])) if data.scale != "none" else 1.0
@@ -186,10 +185,12 @@ class Preprocessor(SchemaRecord):
             )
 
     def _scaled(self, frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
-        values = frame[columns].to_numpy(dtype=np.float64)
-        center = np.array([self.center[c] for c in columns])
-        spread = np.array([self.spread[c] for c in columns])
-        return ((values - center) / spread).astype(np.float32)
+        # Column by column into one float32 array: no (rows x columns) float64 temporaries.
+        out = np.empty((len(frame), len(columns)), dtype=np.float32)
+        for index, column in enumerate(columns):
+            values = frame[column].to_numpy(dtype=np.float64)
+            out[:, index] = (values - self.center[column]) / self.spread[column]
+        return out
 
 
 def _safe(value: float) -> float:

@@ -13,6 +13,26 @@ import yaml
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def run_cli(*args):
+    """Run the CLI in-process; returns click's Result (exit_code, stdout, stderr)."""
+    from click.testing import CliRunner
+
+    from rnnkit.cli import cli
+
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def one_line_error(result, code: int, *fragments: str) -> str:
+    """Assert the documented failure shape: exit code, one 'rnnkit: error:' line holding the fragments."""
+    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("rnnkit: error: ")
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
 def make_series(
     n_series: int = 3, length: int = 60, seed: int = 0, trend: float = 0.0, start: str = "2024-01-01"
 ) -> pd.DataFrame:

@@ -11,10 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
-from conftest import make_series, write_config
+from conftest import make_series, run_cli, write_config
 
-from rnnkit.cli import cli
 from rnnkit.runs import FAULT_ENV, RunFolder
 
 pytestmark = pytest.mark.slow
@@ -23,10 +21,6 @@ HOLD_LOCK = (
     "import time\nfrom rnnkit.runs import RunFolder\n"
     "with RunFolder({run!r}).lock():\n    print('held', flush=True)\n    time.sleep(60)"
 )
-
-
-def cli_run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
 
 def subprocess_rnnkit(*args, env_extra=None):
@@ -98,10 +92,10 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(experiment, point):
 def test_resume_in_process_and_extending_epochs(experiment):
     folder, config, reference = experiment
     run = folder / "short"
-    assert cli_run("train", config, "--run-dir", run, "-q", "--set", "train.epochs=2").exit_code == 0
-    result = cli_run("train", "--resume", run, "-q")
+    assert run_cli("train", config, "--run-dir", run, "-q", "--set", "train.epochs=2").exit_code == 0
+    result = run_cli("train", "--resume", run, "-q")
     assert result.exit_code == 4 and "run is complete (2 epochs)" in result.stderr
-    assert cli_run("train", "--resume", run, "-q", "--set", f"train.epochs={EPOCHS}").exit_code == 0
+    assert run_cli("train", "--resume", run, "-q", "--set", f"train.epochs={EPOCHS}").exit_code == 0
     assert_same_run(run, reference)
 
 
@@ -113,10 +107,10 @@ def test_resume_refuses_changed_data_model_or_optimizer(experiment, tmp_path):
         ("train.learning_rate=0.5", "train.learning_rate changed from 0.01 to 0.5"),
         ("train.class_weight=balanced", "train.class_weight changed from 'none' to 'balanced'"),
     ):
-        result = cli_run("train", "--resume", reference, "--set", override)
+        result = run_cli("train", "--resume", reference, "--set", override)
         assert result.exit_code == 2, result.stderr
         assert "cannot resume: " + fragment in result.stderr
-    assert cli_run("train", "--resume", tmp_path / "nothing").exit_code == 4
+    assert run_cli("train", "--resume", tmp_path / "nothing").exit_code == 4
 
 
 def test_resume_refuses_changed_data_files(tmp_path):
@@ -127,7 +121,7 @@ def test_resume_refuses_changed_data_files(tmp_path):
     killed = subprocess_rnnkit("train", config, "--run-dir", run, "-q", env_extra={FAULT_ENV: "mid_epoch:2"})
     assert killed.returncode == -9
     make_series(n_series=2, length=40, seed=9).to_csv(data, index=False)
-    result = cli_run("train", "--resume", run)
+    result = run_cli("train", "--resume", run)
     assert result.exit_code == 3 and "data file changed since the run started" in result.stderr
 
 
@@ -173,16 +167,16 @@ def test_a_second_writer_is_refused_and_a_stale_lock_taken_over(tmp_path, traine
     )
     assert holder.stdout.readline().strip() == "held"
     try:
-        result = cli_run("train", "--resume", run, "--set", "train.epochs=5")
+        result = run_cli("train", "--resume", run, "--set", "train.epochs=5")
         assert result.exit_code == 5
         assert f"run folder is in use by pid {holder.pid}" in result.stderr
-        assert cli_run("evaluate", run).exit_code == 5
+        assert run_cli("evaluate", run).exit_code == 5
     finally:
         holder.kill()
         holder.wait()
     # The holder died without releasing anything by hand: its lock is gone with it.
     assert "pid" in (run / ".lock").read_text()
-    assert cli_run("evaluate", run).exit_code == 0
+    assert run_cli("evaluate", run).exit_code == 0
 
 
 def test_divergence_exits_6_and_keeps_the_best_checkpoint(tmp_path):
@@ -197,7 +191,7 @@ def test_divergence_exits_6_and_keeps_the_best_checkpoint(tmp_path):
         model={"cell": "simple", "units": [8]},
         train={"epochs": 6, "optimizer": "sgd", "learning_rate": 5.0, "early_stopping": {"patience": None}},
     )
-    result = cli_run("train", config, "--run-dir", tmp_path / "run")
+    result = run_cli("train", config, "--run-dir", tmp_path / "run")
     assert result.exit_code == 6, result.stderr
     assert "training diverged at epoch" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     run = tmp_path / "run"
@@ -225,7 +219,7 @@ def test_full_disk_exits_5_and_keeps_the_previous_checkpoint(tmp_path, monkeypat
         return original(self, path, *args, **kwargs)
 
     monkeypatch.setattr(keras.Model, "save", failing_save)
-    result = cli_run("train", config, "--run-dir", tmp_path / "run")
+    result = run_cli("train", config, "--run-dir", tmp_path / "run")
     assert result.exit_code == 5, result.stderr
     assert "cannot write checkpoint: disk full" in result.stderr
     run = RunFolder(tmp_path / "run")
@@ -263,7 +257,7 @@ def test_altered_truncated_or_escaping_checkpoints_are_refused(tmp_path, trained
             manifest_path.write_text(json.dumps(manifest))
             fragment = "format 99; this rnnkit reads run format 1"
         out = tmp_path / f"{case}.csv"
-        result = cli_run("predict", run, "--input", trained_run.parent / "series.csv", "--output", out)
+        result = run_cli("predict", run, "--input", trained_run.parent / "series.csv", "--output", out)
         assert result.exit_code == 4, (case, result.stderr)
         assert fragment in result.stderr
         assert not out.exists()

@@ -10,16 +10,9 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 import yaml
-from click.testing import CliRunner
-from conftest import make_documents, make_sequences, make_series, write_config
-
-from rnnkit.cli import cli
+from conftest import make_documents, make_sequences, make_series, run_cli, write_config
 
 pytestmark = pytest.mark.slow
-
-
-def run_cli(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
 
 @pytest.mark.parametrize("detrend", ["none", "last_value"])

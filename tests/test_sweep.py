@@ -8,30 +8,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from click.testing import CliRunner
-from conftest import make_series, write_config
+from conftest import make_series, one_line_error, run_cli, write_config
 
 from rnnkit import training
-from rnnkit.cli import cli
 from rnnkit.config import config_to_dict, load_config
 from rnnkit.errors import ConfigError
 from rnnkit.sweep import format_trial, run_sweep
 
 TINY = {"cell": "gru", "units": [4]}
-
-
-def run_cli(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-
-
-def one_line_error(result, code: int, *fragments: str) -> str:
-    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("rnnkit: error: ")
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.fixture

@@ -9,17 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from click.testing import CliRunner
-from conftest import make_documents, make_sequences
+from conftest import make_documents, make_sequences, run_cli
 
-from rnnkit.cli import cli
 from rnnkit.config import load_config
 from rnnkit.data.sequences import prepare_sequences
 from rnnkit.errors import DataError
-
-
-def run_cli(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
 
 def config_file(folder: Path, task: str, data: dict, model: dict | None = None, train: dict | None = None) -> Path:

@@ -478,7 +478,11 @@ def parse_yaml(text: str, source: str) -> Any:
         ConfigError: malformed YAML, a duplicate key, or a tag such as ``!!python/object``.
     """
     try:
-        return yaml.load(text, Loader=_StrictLoader)
+        loader = _StrictLoader(text)  # a SafeLoader subclass: plain YAML values only
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

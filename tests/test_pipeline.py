@@ -28,7 +28,7 @@ def test_gathered_windows_equal_hand_cut_windows(tmp_path):
 def test_detrended_windows_are_relative_to_the_last_value(tmp_path):
     pre, arrays = prepared(tmp_path, detrend="last_value")
     origin = arrays.origins["train"][5]
-    x, y = WindowCutter(arrays.x, arrays.y, pre).pair(np.array([origin]))
+    x, y = WindowCutter(arrays.x, arrays.y, pre).cut(np.array([origin]))
     raw = arrays.x[origin - pre.window + 1 : origin + 1]
     np.testing.assert_allclose(x[0, :, 0], raw[:, 0] - raw[-1, 0], atol=1e-6)  # y: shifted
     np.testing.assert_allclose(x[0, :, 1], raw[:, 1], atol=1e-6)  # x (exogenous): not shifted

@@ -46,7 +46,8 @@ class WindowCutter:
             y = y - tf.gather(self.y, origins)[:, None, :]
         return y
 
-    def pair(self, origins: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def cut(self, origins: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """``(inputs, targets)`` of the windows ending at ``origins``."""
         return self.inputs(origins), self.targets(origins)
 
 
@@ -56,7 +57,7 @@ def num_batches(count: int, batch_size: int) -> int:
 
 
 def training_dataset(
-    cutter: WindowCutter,
+    cutter,
     origins: np.ndarray,
     batch_size: int,
     *,
@@ -65,7 +66,11 @@ def training_dataset(
     epochs: int,
     initial_epoch: int = 0,
 ) -> tf.data.Dataset:
-    """Batches of ``(inputs, targets)`` for epochs ``initial_epoch .. epochs - 1``, back to back.
+    """Batches ``cutter.cut(indices)`` for epochs ``initial_epoch .. epochs - 1``, back to back.
+
+    ``cutter`` is any object whose ``cut`` maps a batch of example indices (window origins, or
+    sequence numbers) to model-ready tensors: WindowCutter here, SequenceCutter and TokenWindows
+    in :mod:`rnnkit.data.seq_pipeline`.
 
     The order of epoch ``e`` depends only on ``(seed, e)``, so a resumed run sees exactly the
     batches an uninterrupted run would. Use with ``steps_per_epoch=num_batches(...)``.
@@ -82,13 +87,14 @@ def training_dataset(
         return tf.data.Dataset.range(steps).map(lambda i: order[i * batch_size : (i + 1) * batch_size])
 
     dataset = tf.data.Dataset.range(initial_epoch, epochs).map(epoch_order).flat_map(batches_of)
-    return dataset.map(cutter.pair, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
+    return dataset.map(cutter.cut, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
 
 
-def ordered_dataset(cutter: WindowCutter, origins: np.ndarray, batch_size: int, *, with_targets: bool = True) -> tf.data.Dataset:
-    """Batches in origin order, for validation, evaluation and prediction."""
+def ordered_dataset(cutter, origins: np.ndarray, batch_size: int, *, with_targets: bool = True) -> tf.data.Dataset:
+    """Batches in index order, for validation, evaluation and prediction (``with_targets=False``:
+    ``cutter.inputs`` only, for a WindowCutter)."""
     origins_t = tf.constant(origins, dtype=tf.int64)
     steps = num_batches(len(origins), batch_size)
     dataset = tf.data.Dataset.range(steps).map(lambda i: origins_t[i * batch_size : (i + 1) * batch_size])
-    fn = cutter.pair if with_targets else cutter.inputs
+    fn = cutter.cut if with_targets else cutter.inputs
     return dataset.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)

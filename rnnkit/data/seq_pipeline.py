@@ -1,4 +1,6 @@
-"""tf.data pipelines for whole sequences (classify, tag) and token windows (generate).
+"""Cutters for whole sequences (classify, tag) and token windows (generate).
+
+Both plug into :func:`rnnkit.data.pipeline.training_dataset` and ``ordered_dataset``.
 
 Sequences are stored once, contiguously; a batch is a vector of sequence indices, turned into a
 right-padded ``(batch, max_length, features)`` tensor by one gather. Padding steps hold
@@ -11,7 +13,6 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from rnnkit.data.pipeline import num_batches
 from rnnkit.data.text import PAD_ID
 from rnnkit.models.rnn import PAD_VALUE
 
@@ -37,7 +38,7 @@ class SequenceCutter:
         self.per_step = per_step
         self.tokens = values.ndim == 1
 
-    def batch(self, index: tf.Tensor):
+    def cut(self, index: tf.Tensor):
         """``(inputs, labels, weights)`` of the sequences ``index``; weights mask padded steps."""
         kept = tf.minimum(tf.gather(self.lengths, index), self.length)
         first = tf.gather(self.starts, index) + tf.gather(self.lengths, index) - kept
@@ -53,33 +54,6 @@ class SequenceCutter:
             y = tf.where(valid, tf.gather(self.labels, rows), 0)
             return x, y, tf.cast(valid, tf.float32)
         return x, tf.gather(self.labels, index), tf.ones_like(kept, dtype=tf.float32)
-
-
-def sequence_training_dataset(
-    cutter: SequenceCutter, indices: np.ndarray, batch_size: int, *, seed: int, shuffle: bool, epochs: int, initial_epoch: int = 0
-):
-    """Batches for epochs ``initial_epoch .. epochs - 1``; epoch ``e``'s order depends only on ``(seed, e)``."""
-    indices_t = tf.constant(indices, dtype=tf.int64)
-    steps = num_batches(len(indices), batch_size)
-
-    def order(epoch):
-        if not shuffle:
-            return indices_t
-        return tf.random.experimental.stateless_shuffle(indices_t, seed=tf.stack([tf.cast(seed, tf.int64), epoch]))
-
-    def batches(ordered):
-        return tf.data.Dataset.range(steps).map(lambda i: ordered[i * batch_size : (i + 1) * batch_size])
-
-    dataset = tf.data.Dataset.range(initial_epoch, epochs).map(order).flat_map(batches)
-    return dataset.map(cutter.batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
-
-
-def sequence_ordered_dataset(cutter: SequenceCutter, indices: np.ndarray, batch_size: int):
-    """Batches in index order, for validation and evaluation."""
-    indices_t = tf.constant(indices, dtype=tf.int64)
-    steps = num_batches(len(indices), batch_size)
-    dataset = tf.data.Dataset.range(steps).map(lambda i: indices_t[i * batch_size : (i + 1) * batch_size])
-    return dataset.map(cutter.batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
 
 
 def pad_batch(sequences: list[np.ndarray]) -> np.ndarray:
@@ -101,6 +75,6 @@ class TokenWindows:
         self.ids = tf.constant(ids, dtype=tf.int32)
         self.input_offsets = tf.range(-window + 1, 1, dtype=tf.int64)
 
-    def pair(self, origins: tf.Tensor):
+    def cut(self, origins: tf.Tensor):
         rows = origins[:, None] + self.input_offsets
         return tf.gather(self.ids, rows), tf.gather(self.ids, rows + 1)

@@ -91,6 +91,33 @@ class Task(ABC):
         ...
 
 
+def epoch_datasets(
+    config: Config,
+    train_cutter,
+    train: np.ndarray,
+    val_cutter=None,
+    val: np.ndarray | None = None,
+    *,
+    initial_epoch: int,
+    eval_batch: int,
+) -> Datasets:
+    """Seeded training batches from ``initial_epoch`` on, and ordered validation batches if any."""
+    from rnnkit.data.pipeline import num_batches, ordered_dataset, training_dataset
+
+    batch = config.train.batch_size
+    dataset = training_dataset(
+        train_cutter,
+        train,
+        batch,
+        seed=config.seed,
+        shuffle=config.train.shuffle,
+        epochs=config.train.epochs,
+        initial_epoch=initial_epoch,
+    )
+    validation = ordered_dataset(val_cutter or train_cutter, val, eval_batch) if val is not None and len(val) else None
+    return Datasets(dataset, num_batches(len(train), batch), validation)
+
+
 def inference_function(model, signature, jit_compile: bool = False):
     """A compiled forward pass (no dropout) for inputs of the given TensorSpec.
 

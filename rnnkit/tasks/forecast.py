@@ -11,7 +11,7 @@ from rnnkit.config import Config
 from rnnkit.data.prepare import SeriesArrays, count_missing, prepare_eval_data, prepare_training_data, summarize
 from rnnkit.data.schema import Preprocessor
 from rnnkit.metrics import forecast_metrics, skill
-from rnnkit.tasks.base import Datasets, PredictStats, Task, inference_function
+from rnnkit.tasks.base import Datasets, PredictStats, Task, epoch_datasets, inference_function
 
 EVAL_BATCH = 1024
 _LOSSES = {"mse": "mean_squared_error", "mae": "mean_absolute_error"}
@@ -47,21 +47,12 @@ class ForecastTask(Task):
         return keras.losses.Huber() if name == "huber" else _LOSSES[name]
 
     def datasets(self, config: Config, pre: Preprocessor, data: SeriesArrays, initial_epoch: int) -> Datasets:
-        from rnnkit.data.pipeline import WindowCutter, num_batches, ordered_dataset, training_dataset
+        from rnnkit.data.pipeline import WindowCutter
 
         cutter = WindowCutter(data.x, data.y, pre)
-        batch = config.train.batch_size
-        train = training_dataset(
-            cutter,
-            data.origins["train"],
-            batch,
-            seed=config.seed,
-            shuffle=config.train.shuffle,
-            epochs=config.train.epochs,
-            initial_epoch=initial_epoch,
+        return epoch_datasets(
+            config, cutter, data.origins["train"], val=data.origins.get("val"), initial_epoch=initial_epoch, eval_batch=EVAL_BATCH
         )
-        val = ordered_dataset(cutter, data.origins["val"], EVAL_BATCH) if self.has_split(data, "val") else None
-        return Datasets(train, num_batches(len(data.origins["train"]), batch), val)
 
     def evaluate(self, model, pre: Preprocessor, data: SeriesArrays, split: str):
         from rnnkit.data.pipeline import WindowCutter

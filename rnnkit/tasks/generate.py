@@ -12,7 +12,7 @@ from rnnkit.data.corpus import Corpus, CorpusPreprocessor, prepare_corpus, read_
 from rnnkit.data.text import OOV_ID, PAD_ID, join_tokens, tokenize
 from rnnkit.errors import ConfigError, DataError
 from rnnkit.metrics import language_model_metrics
-from rnnkit.tasks.base import Datasets, Task, softmax
+from rnnkit.tasks.base import Datasets, Task, epoch_datasets, softmax
 
 EVAL_BATCH = 256
 
@@ -46,22 +46,17 @@ class GenerateTask(Task):
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
     def datasets(self, config: Config, pre: CorpusPreprocessor, data: Corpus, initial_epoch: int) -> Datasets:
-        from rnnkit.data.pipeline import num_batches, ordered_dataset, training_dataset
         from rnnkit.data.seq_pipeline import TokenWindows
 
         windows = TokenWindows(data.ids, pre.window)
-        batch = config.train.batch_size
-        train = training_dataset(
+        return epoch_datasets(
+            config,
             windows,
             data.origins["train"],
-            batch,
-            seed=config.seed,
-            shuffle=config.train.shuffle,
-            epochs=config.train.epochs,
+            val=data.origins.get("val"),
             initial_epoch=initial_epoch,
+            eval_batch=EVAL_BATCH,
         )
-        val = ordered_dataset(windows, data.origins["val"], EVAL_BATCH) if self.has_split(data, "val") else None
-        return Datasets(train, num_batches(len(data.origins["train"]), batch), val)
 
     def evaluate(self, model, pre: CorpusPreprocessor, data: Corpus, split: str):
         import tensorflow as tf

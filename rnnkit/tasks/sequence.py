@@ -23,7 +23,7 @@ from rnnkit.data.sequences import (
     summarize_sequences,
 )
 from rnnkit.metrics import classification_metrics
-from rnnkit.tasks.base import Datasets, PredictStats, Task, softmax
+from rnnkit.tasks.base import Datasets, PredictStats, Task, epoch_datasets, softmax
 
 EVAL_BATCH = 256
 
@@ -60,26 +60,16 @@ class SequenceTask(Task):
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
     def datasets(self, config: Config, pre: SequencePreprocessor, data: SequenceArrays, initial_epoch: int) -> Datasets:
-        from rnnkit.data.pipeline import num_batches
-        from rnnkit.data.seq_pipeline import sequence_ordered_dataset, sequence_training_dataset
-
-        train = data.indices("train")
-        batch = config.train.batch_size
-        dataset = sequence_training_dataset(
-            self._cutter(pre, data, train),
-            train,
-            batch,
-            seed=config.seed,
-            shuffle=config.train.shuffle,
-            epochs=config.train.epochs,
-            initial_epoch=initial_epoch,
+        train, val = data.indices("train"), data.indices("val")
+        val_cutter = self._cutter(pre, data, val) if len(val) else None
+        datasets = epoch_datasets(
+            config, self._cutter(pre, data, train), train, val_cutter, val, initial_epoch=initial_epoch, eval_batch=EVAL_BATCH
         )
-        index = data.indices("val")
-        val = sequence_ordered_dataset(self._cutter(pre, data, index), index, EVAL_BATCH) if len(index) else None
         if config.train.class_weight == "balanced":
-            dataset = dataset.map(self._weigher(pre, data, train))
-            val = val.map(self._weigher(pre, data, train)) if val is not None else None
-        return Datasets(dataset, num_batches(len(train), batch), val)
+            weigh = self._weigher(pre, data, train)
+            datasets.train = datasets.train.map(weigh)
+            datasets.val = datasets.val.map(weigh) if datasets.val is not None else None
+        return datasets
 
     def evaluate(self, model, pre: SequencePreprocessor, data: SequenceArrays, split: str):
         index = data.indices(split)
@@ -164,10 +154,10 @@ class SequenceTask(Task):
         return lambda x, y, w: (x, y, w * tf.gather(table, y))
 
     def _predict_split(self, model, pre: SequencePreprocessor, data: SequenceArrays, index: np.ndarray):
-        from rnnkit.data.seq_pipeline import sequence_ordered_dataset
+        from rnnkit.data.pipeline import ordered_dataset
 
         truths, predictions = [], []
-        for x, y, w in sequence_ordered_dataset(self._cutter(pre, data, index), index, EVAL_BATCH):
+        for x, y, w in ordered_dataset(self._cutter(pre, data, index), index, EVAL_BATCH):
             predicted = np.asarray(model(x, training=False)).argmax(axis=-1)
             if self.per_step:
                 keep = w.numpy() > 0

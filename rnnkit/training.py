@@ -335,7 +335,7 @@ def evaluate(run_path: str | Path, *, data: str | Path | None = None, split: str
         raise ConfigError(f"--split must be val or test. Received: {split!r}")
     if split is not None and data is not None:
         raise ConfigError("--split applies to the run's own data; with --data the whole file is evaluated")
-    run, config, task, pre = _open_run(run_path)
+    run, config, task, pre, best = _open_run(run_path)
     if data is not None:
         prepared = task.file_data(pre, data)
         names = {"test": str(Path(data).resolve())}
@@ -348,7 +348,7 @@ def evaluate(run_path: str | Path, *, data: str | Path | None = None, split: str
     _import_tensorflow(config.seed)
     from rnnkit.models import load_model
 
-    model = load_model(run.verified_checkpoint("best"))
+    model = load_model(best)
     results: dict[str, Any] = {}
     for source, name in names.items():
         outcome = task.evaluate(model, pre, prepared, source)
@@ -399,7 +399,7 @@ def predict(
     """
     from rnnkit.data.predict_stream import OutputWriter
 
-    run, config, task, pre = _open_run(run_path)
+    run, config, task, pre, best = _open_run(run_path)
     if task.name == "generate":
         raise ConfigError(f"{run.root}: a language model run; sample from it with 'rnnkit generate {run.root} --prompt TEXT'")
     writer = OutputWriter(output_path, overwrite=overwrite)
@@ -407,7 +407,7 @@ def predict(
     _import_tensorflow(config.seed)
     from rnnkit.models import load_model
 
-    model = load_model(run.verified_checkpoint("best"))
+    model = load_model(best)
     with writer:
         stats = task.write_predictions(model, pre, stream, writer, batch_size=batch_size, last_only=last_only)
     return PredictResult(writer.path, stats.rows, stats.sequences, stats.input_rows, stats.short)
@@ -432,12 +432,12 @@ def export(run_path: str | Path, *, output: str | Path | None = None, fmt: str =
 
     if fmt not in FORMATS:
         raise ConfigError(f"--format must be one of {', '.join(FORMATS)}. Received: {fmt!r}")
-    run, config, task, pre = _open_run(run_path)
+    run, config, task, pre, best = _open_run(run_path)
     target = Path(output) if output is not None else run.root / "export" / fmt
     _import_tensorflow(config.seed)
     from rnnkit.models import load_model
 
-    return target, export_savedmodel(load_model(run.verified_checkpoint("best")), task.name, pre, target)
+    return target, export_savedmodel(load_model(best), task.name, pre, target)
 
 
 def generate(
@@ -462,13 +462,13 @@ def generate(
             f"--length must be at least 0, --temperature above 0 and --top-k at least 1. "
             f"Received: length={length}, temperature={temperature}, top_k={top_k}"
         )
-    run, config, task, pre = _open_run(run_path)
+    run, config, task, pre, best = _open_run(run_path)
     if task.name != "generate":
         raise ConfigError(f"{run.root}: a {task.name} run; 'rnnkit generate' samples from generate runs")
     _import_tensorflow(config.seed)
     from rnnkit.models import load_model
 
-    return sample(load_model(run.verified_checkpoint("best")), pre, prompt, length, temperature, top_k, seed)
+    return sample(load_model(best), pre, prompt, length, temperature, top_k, seed)
 
 
 # --------------------------------------------------------------------------------------------
@@ -538,9 +538,9 @@ def _optimizer(keras, config: Config):
     return _OPTIMIZERS[config.train.optimizer](keras, **kwargs)
 
 
-def _open_run(run_path: str | Path) -> tuple[RunFolder, Config, Task, Any]:
+def _open_run(run_path: str | Path) -> tuple[RunFolder, Config, Task, Any, Path]:
+    # The best checkpoint is verified here, once, before any data is read or model loaded.
     run = RunFolder.open(run_path)
     config = _load_run_config(run)
     task, pre = load_preprocessor(run.schema)
-    run.verified_checkpoint("best")
-    return run, config, task, pre
+    return run, config, task, pre, run.verified_checkpoint("best")

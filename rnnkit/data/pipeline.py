@@ -1,10 +1,13 @@
 """tf.data pipelines that cut windows lazily from the stored rows.
 
-Each batch is a vector of window origins; one ``tf.gather`` turns it into ``(batch, window,
-features)`` inputs and ``(batch, horizon, targets)`` targets. Nothing but the rows and the origin
-indices is ever held in memory, and gathering whole batches at once keeps the pipeline far ahead
-of a small recurrent model (``timeseries_dataset_from_array`` and ``Dataset.window`` work per
-window; benchmarks/window_pipeline.py measures them 18-25x slower here).
+A vector of window origins is turned into ``(windows, window, features)`` inputs and ``(windows,
+horizon, targets)`` targets by one ``tf.gather``. Nothing but the rows and the origin indices is
+ever held in memory, and the rows are handed to TensorFlow without a copy (:func:`rows_variable`).
+
+Batches are cut ``GROUP_BATCHES`` at a time and then split: one op call costs far more than
+gathering 64 windows (benchmarks/window_pipeline.py), so cutting one batch per call would leave
+the pipeline bound by per-op overhead. ``timeseries_dataset_from_array`` and ``Dataset.window``
+work per window and are slower still.
 """
 
 from __future__ import annotations
@@ -12,7 +15,28 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from rnnkit.data.schema import Preprocessor
+from rnnkit.data.schema import ALIGN_BYTES, Preprocessor
+
+GROUP_BATCHES = 64  # batches cut by one gather (8 MiB of inputs at window 64 x 8 features x batch 64)
+
+
+def rows_variable(array: np.ndarray) -> tf.Variable:
+    """The rows of ``array`` as a non-trainable CPU variable that shares the array's memory when it can.
+
+    A 64-byte aligned, contiguous, writable array (what :func:`rnnkit.data.schema.aligned_empty`
+    makes) is wrapped through DLPack without a copy; any other array is copied once. A variable
+    rather than a constant because tf.data's graph rewrite (applied under op determinism)
+    copies captured constants into the dataset; a variable is captured by handle. Read it whole
+    (``.read_value()``) before gathering: ``tf.gather`` on the variable itself switches it to
+    copy-on-read and copies the rows.
+    """
+    array = np.asarray(array)
+    with tf.device("/CPU:0"):
+        if array.flags.c_contiguous and array.flags.writeable and array.size and array.ctypes.data % ALIGN_BYTES == 0:
+            value = tf.experimental.dlpack.from_dlpack(array.__dlpack__())
+        else:
+            value = tf.constant(array)
+        return tf.Variable(value, trainable=False)
 
 
 class WindowCutter:
@@ -25,8 +49,8 @@ class WindowCutter:
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, pre: Preprocessor) -> None:
-        self.x = tf.constant(x)
-        self.y = tf.constant(y)
+        self.x = rows_variable(x)
+        self.y = rows_variable(y)
         self.input_offsets = tf.range(-pre.window + 1, 1, dtype=tf.int64)
         self.target_offsets = tf.range(1, pre.horizon + 1, dtype=tf.int64)
         self.detrend = pre.detrend == "last_value"
@@ -34,16 +58,17 @@ class WindowCutter:
 
     def inputs(self, origins: tf.Tensor) -> tf.Tensor:
         """``(batch, window, features)`` inputs of the windows ending at ``origins``."""
-        x = tf.gather(self.x, origins[:, None] + self.input_offsets)
+        x = tf.gather(self.x.read_value(), origins[:, None] + self.input_offsets)
         if self.detrend:
             x = x - x[:, -1:, :] * self.feature_shift
         return x
 
     def targets(self, origins: tf.Tensor) -> tf.Tensor:
         """``(batch, horizon, targets)`` targets of the windows ending at ``origins``."""
-        y = tf.gather(self.y, origins[:, None] + self.target_offsets)
+        rows = self.y.read_value()
+        y = tf.gather(rows, origins[:, None] + self.target_offsets)
         if self.detrend:
-            y = y - tf.gather(self.y, origins)[:, None, :]
+            y = y - tf.gather(rows, origins)[:, None, :]
         return y
 
     def cut(self, origins: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -69,32 +94,50 @@ def training_dataset(
     """Batches ``cutter.cut(indices)`` for epochs ``initial_epoch .. epochs - 1``, back to back.
 
     ``cutter`` is any object whose ``cut`` maps a batch of example indices (window origins, or
-    sequence numbers) to model-ready tensors: WindowCutter here, SequenceCutter and TokenWindows
-    in :mod:`rnnkit.data.seq_pipeline`.
+    sequence numbers) to model-ready tensors, each example independently of the others in its
+    batch: WindowCutter here, SequenceCutter and TokenWindows in :mod:`rnnkit.data.seq_pipeline`.
 
     The order of epoch ``e`` depends only on ``(seed, e)``, so a resumed run sees exactly the
     batches an uninterrupted run would. Use with ``steps_per_epoch=num_batches(...)``.
     """
     origins_t = tf.constant(origins, dtype=tf.int64)
-    steps = num_batches(len(origins), batch_size)
+    count = len(origins)
 
     def epoch_order(epoch: tf.Tensor) -> tf.Tensor:
         if not shuffle:
             return origins_t
         return tf.random.experimental.stateless_shuffle(origins_t, seed=tf.stack([tf.cast(seed, tf.int64), epoch]))
 
-    def batches_of(order: tf.Tensor) -> tf.data.Dataset:
-        return tf.data.Dataset.range(steps).map(lambda i: order[i * batch_size : (i + 1) * batch_size])
-
-    dataset = tf.data.Dataset.range(initial_epoch, epochs).map(epoch_order).flat_map(batches_of)
-    return dataset.map(cutter.cut, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
+    dataset = tf.data.Dataset.range(initial_epoch, epochs).map(epoch_order)
+    dataset = dataset.flat_map(lambda order: _batches(cutter.cut, order, count, batch_size))
+    return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 def ordered_dataset(cutter, origins: np.ndarray, batch_size: int, *, with_targets: bool = True) -> tf.data.Dataset:
     """Batches in index order, for validation, evaluation and prediction (``with_targets=False``:
     ``cutter.inputs`` only, for a WindowCutter)."""
     origins_t = tf.constant(origins, dtype=tf.int64)
-    steps = num_batches(len(origins), batch_size)
-    dataset = tf.data.Dataset.range(steps).map(lambda i: origins_t[i * batch_size : (i + 1) * batch_size])
     fn = cutter.cut if with_targets else cutter.inputs
-    return dataset.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
+    return _batches(fn, origins_t, len(origins), batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _batches(cut, order: tf.Tensor, count: int, batch_size: int) -> tf.data.Dataset:
+    # Full batches are cut GROUP_BATCHES at a time and split; a short last batch is cut alone.
+    # Every example is cut independently, so the batches equal those cut one at a time.
+    full = count // batch_size
+    group = GROUP_BATCHES * batch_size
+
+    def cut_group(index: tf.Tensor):
+        part = order[index * group : tf.minimum((index + 1) * group, full * batch_size)]
+        return tf.nest.map_structure(lambda t: _split(t, batch_size), cut(part))
+
+    dataset = tf.data.Dataset.range(num_batches(full, GROUP_BATCHES)).map(cut_group).unbatch()
+    if count % batch_size:
+        dataset = dataset.concatenate(tf.data.Dataset.from_tensors(order[full * batch_size : count]).map(cut))
+    return dataset
+
+
+def _split(tensor: tf.Tensor, batch_size: int) -> tf.Tensor:
+    # (n * batch_size, ...) -> (n, batch_size, ...), keeping the static inner dimensions.
+    inner = [d if d is not None else tf.shape(tensor)[i + 1] for i, d in enumerate(tensor.shape[1:])]
+    return tf.reshape(tensor, [-1, batch_size, *inner])

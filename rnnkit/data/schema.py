@@ -17,6 +17,16 @@ import pandas as pd
 from rnnkit.errors import DataError, RunError
 
 SCHEMA_VERSION = 1
+ALIGN_BYTES = 64  # TensorFlow wraps host memory aligned like this without copying it (rnnkit.data.pipeline)
+
+
+def aligned_empty(shape: tuple[int, ...], dtype=np.float32) -> np.ndarray:
+    """An uninitialised C-contiguous array whose data starts on an ``ALIGN_BYTES`` boundary."""
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape)) * dtype.itemsize
+    buffer = np.empty(size + ALIGN_BYTES, dtype=np.uint8)
+    offset = -buffer.ctypes.data % ALIGN_BYTES
+    return buffer[offset : offset + size].view(dtype).reshape(shape)
 
 
 def load_schema(path: Path) -> dict[str, Any]:
@@ -186,7 +196,7 @@ class Preprocessor(SchemaRecord):
 
     def _scaled(self, frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
         # Column by column into one float32 array: no (rows x columns) float64 temporaries.
-        out = np.empty((len(frame), len(columns)), dtype=np.float32)
+        out = aligned_empty((len(frame), len(columns)), np.float32)
         for index, column in enumerate(columns):
             values = frame[column].to_numpy(dtype=np.float64)
             out[:, index] = (values - self.center[column]) / self.spread[column]

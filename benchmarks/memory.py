@@ -4,7 +4,11 @@ Training: ``rnnkit.training.train`` on a generated 5M-row x 8-feature Parquet fi
 LSTM(128) -> LSTM(128) -> Dense(1), one epoch over every 1000th window (``data.stride``; the rows,
 not the windows trained, set the memory), against the framework's own baseline: a process that
 imports TensorFlow (as rnnkit does) and builds and compiles the same model, with and without one
-``fit`` step. Peak RSS is the process's ``ru_maxrss``.
+``fit`` step. Peak RSS is the process's ``ru_maxrss``. ``rnnkit-5M-eval`` adds small validation
+and test splits (0.2% each, 10,000 windows apiece) so that evaluation and plots run too.
+``--stages`` prints, for one run of each rnnkit case, the peak RSS inside every stage of data
+preparation and training (VmHWM reset at each stage boundary through /proc/self/clear_refs;
+Linux only, and it resets ru_maxrss, so it runs in processes of its own).
 
 Predict: ``/usr/bin/time -f %M rnnkit predict`` on CSV inputs of 200,000 and 2,000,000 rows, with
 a run folder trained on the same columns (a small LSTM(16) so the 2M-row run takes seconds; the
@@ -12,6 +16,7 @@ streaming, not the model, sets the memory), alternating the two sizes.
 
     python benchmarks/memory.py            # 3 repeats
     python benchmarks/memory.py --quick    # 2 repeats
+    python benchmarks/memory.py --skip-predict --stages   # where the training peak comes from
 """
 
 from __future__ import annotations
@@ -37,18 +42,71 @@ def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _status_mib(key: str) -> float:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith(key):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _record_stages(log: list) -> None:
+    """Wrap the stages of rnnkit train so each logs (depth, name, RSS before, peak inside, RSS after)."""
+    import functools
+
+    from rnnkit import training
+    from rnnkit.data import pipeline, prepare, readers, schema
+    from rnnkit.tasks import forecast
+
+    depth = [0]
+
+    def wrap(owner, name, label):
+        original = getattr(owner, name)
+
+        @functools.wraps(original)
+        def wrapped(*args, **kwargs):
+            before = _status_mib("VmRSS")
+            with open("/proc/self/clear_refs", "w") as handle:
+                handle.write("5")  # VmHWM := VmRSS
+            depth[0] += 1
+            try:
+                return original(*args, **kwargs)
+            finally:
+                depth[0] -= 1
+                log.append((depth[0], label, before, _status_mib("VmHWM"), _status_mib("VmRSS")))
+
+        setattr(owner, name, wrapped)
+
+    for name in ("read_table", "clean_frame", "order_series", "_assign_splits", "_to_arrays", "window_origins"):
+        wrap(prepare, name, name)
+    wrap(readers, "_read_parquet_columns", "read Parquet columns")
+    wrap(schema.Preprocessor, "fit", "Preprocessor.fit (scaler)")
+    wrap(pipeline.WindowCutter, "__init__", "WindowCutter (rows to TF)")
+    wrap(forecast.ForecastTask, "datasets", "task.datasets")
+    wrap(forecast.ForecastTask, "evaluate", "task.evaluate")
+    wrap(training, "_write_plots", "plots")
+    wrap(training, "_fit", "training._fit (model, fit, evaluation, plots)")
+
+
 def worker(name: str) -> dict:
-    if name == "rnnkit-5M":
+    if name.startswith("rnnkit-5M"):
         from rnnkit.config import load_config
         from rnnkit.training import train
 
+        stages: list = []
+        if name.endswith("+stages"):
+            _record_stages(stages)
         data = data_file(TRAIN_ROWS, ".parquet")
         with tempfile.TemporaryDirectory() as tmp:
-            config = load_config(write_config(Path(tmp) / "bench.yaml", data, epochs=1, stride=1000))
+            path = write_config(Path(tmp) / "bench.yaml", data, epochs=1, stride=1000)
+            if "-eval" in name:
+                text = path.read_text(encoding="utf-8").replace("{val: 0.0, test: 0.0}", "{val: 0.002, test: 0.002}")
+                path.write_text(text, encoding="utf-8")
+            config = load_config(path)
             start = time.perf_counter()
             train(config, run_dir=Path(tmp) / "run")
             seconds = time.perf_counter() - start
-        return {"peak_mib": _peak_mib(), "seconds": seconds}
+        return {"peak_mib": _peak_mib(), "seconds": seconds, "stages": stages}
     import numpy as np
 
     from rnnkit import training
@@ -107,6 +165,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--skip-train", action="store_true")
     parser.add_argument("--skip-predict", action="store_true")
+    parser.add_argument("--stages", action="store_true", help="also print peak RSS per stage of rnnkit train")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -116,10 +175,10 @@ def main() -> None:
         args.repeats = 2
     if not args.skip_train:
         data_file(TRAIN_ROWS, ".parquet")  # generate once, outside the timings
-        names = ["baseline", "baseline+step", "rnnkit-5M"]
+        names = ["baseline", "baseline+step", "rnnkit-5M", "rnnkit-5M-eval"]
         results: dict[str, list[dict]] = {n: [] for n in names}
         for repeat in range(args.repeats):
-            for name in names[repeat % 3 :] + names[: repeat % 3]:
+            for name in names[repeat % len(names) :] + names[: repeat % len(names)]:
                 results[name].append(run_worker([__file__, "--worker", name]))
                 print(f"repeat {repeat + 1} {name}: {results[name][-1]['peak_mib']:,.0f} MiB", file=sys.stderr)
         base = med(r["peak_mib"] for r in results["baseline"])[0]
@@ -136,6 +195,7 @@ def main() -> None:
             "baseline": "TensorFlow imported, model built and compiled (framework baseline)",
             "baseline+step": "baseline + one fit step of 64 windows",
             "rnnkit-5M": "rnnkit train, 5M-row Parquet, 1 epoch, stride 1000",
+            "rnnkit-5M-eval": "same, plus val/test splits of 0.2% (10,000 windows each): evaluation and plots",
         }
         rows = []
         for name in names:
@@ -144,6 +204,13 @@ def main() -> None:
         print(table(["process", "peak RSS MiB median", "min", "max", "over baseline MiB"], rows))
         seconds = med(r["seconds"] for r in results["rnnkit-5M"])
         print(f"\nrnnkit train on 5M rows took {seconds[0]:.0f} s (min {seconds[1]:.0f}, max {seconds[2]:.0f}) end to end.\n")
+        if args.stages:
+            for name in ("rnnkit-5M", "rnnkit-5M-eval"):
+                stages = run_worker([__file__, "--worker", name + "+stages"])["stages"]
+                print(f"\nStages of {labels[name]} (MiB; nested stages indented and listed before their parent,")
+                print("whose peak then covers only the time after its last nested stage began):\n")
+                rows = [["&nbsp;" * 4 * d + label, fmt(b), fmt(p), fmt(a), f"{p - base:+,.0f}"] for d, label, b, p, a in stages]
+                print(table(["stage", "RSS before", "peak", "RSS after", "peak over baseline"], rows))
     if not args.skip_predict:
         run = predict_run_folder()
         for rows_ in PREDICT_ROWS:

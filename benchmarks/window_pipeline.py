@@ -1,52 +1,110 @@
-"""Window pipeline throughput: rnnkit's batched gather against Keras's timeseries_dataset_from_array.
+"""Window pipeline throughput: rnnkit's grouped gather against Keras's timeseries_dataset_from_array.
 
-Both cut (window, features) inputs and horizon targets from the same rows, batch 64, and are
-timed side by side, alternating, over several repeats. Prints a markdown table with medians,
-min and max, and the ratio.
+Every contender cuts (window, features) inputs and horizon targets from the same rows, batch 64,
+in a fresh process per repeat, contenders alternating and the order rotating between repeats.
 
-    python benchmarks/window_pipeline.py --rows 5000000 --features 8 --window 64 --repeats 3
+Consumption is measured the way ``model.fit`` consumes a dataset: a ``tf.function`` that calls
+``next(iterator)`` once per step inside a graph loop (``graph``), so what is timed is the pipeline
+and its hand-off, not Python. ``python`` iterates the same dataset from a Python ``for`` loop,
+which adds a per-batch eager call (about as costly as cutting a batch) and is shown for
+comparison only. The first batch (tracing, the epoch's 5M-origin shuffle) is timed separately.
+
+rnnkit contenders run under rnnkit's own TensorFlow set-up (op determinism, as in training);
+the Keras reference runs in a plain TensorFlow process.
+
+    python benchmarks/window_pipeline.py                  # 5M rows x 8 features, window 64, 3 repeats
+    python benchmarks/window_pipeline.py --repeats 5 --batches 6000
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
-import statistics
+import sys
 import time
+from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import fmt, header, med, run_worker, table
 
-import keras
-import numpy as np
-import tensorflow as tf
-
-from rnnkit.data.pipeline import WindowCutter, num_batches, training_dataset
-from rnnkit.data.schema import Preprocessor
-
-
-def rnnkit_rate(x, y, window, batches, batch=64):
-    pre = Preprocessor(None, None, None, ["f"] * x.shape[1], ["t"], window, 1, "none", "error", "none", {}, {})
-    origins = np.arange(window - 1, len(x) - 1, dtype=np.int64)
-    dataset = training_dataset(WindowCutter(x, y, pre), origins, batch, seed=0, shuffle=True, epochs=1)
-    return _rate(dataset.take(batches), batches * batch, min(batches, num_batches(len(origins), batch)))
+BATCH = 64
+CONTENDERS = {
+    "rnnkit-graph": "rnnkit training_dataset, graph loop (as fit consumes it)",
+    "rnnkit-python": "rnnkit training_dataset, Python for loop",
+    "rnnkit-group1-graph": "rnnkit, GROUP_BATCHES=1 (one gather per batch, as before), graph loop",
+    "keras-graph": "keras timeseries_dataset_from_array, graph loop",
+}
 
 
-def keras_rate(x, y, window, batches, batch=64):
-    targets = np.roll(y[:, 0], -window)
-    dataset = keras.utils.timeseries_dataset_from_array(
-        x, targets, sequence_length=window, batch_size=batch, shuffle=True, seed=0
-    )
-    return _rate(dataset.take(batches), batches * batch, batches)
+def _rss_mib() -> float:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmRSS"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
 
 
-def _rate(dataset, windows, _):
+def worker(name: str, rows: int, features: int, window: int, batches: int) -> dict:
+    import numpy as np
+
+    if name.startswith("rnnkit"):
+        from rnnkit import training
+
+        tf, _ = training._import_tensorflow(0)  # op determinism and the rest, as in rnnkit train
+    else:
+        import tensorflow as tf
+    from rnnkit.data.schema import aligned_empty
+
+    rng = np.random.default_rng(0)
+    x = aligned_empty((rows, features), np.float32)  # what data preparation hands over
+    rng.standard_normal(out=x, dtype=np.float32)  # no float64 temporary to inflate the peak
+    y = aligned_empty((rows, 1), np.float32)
+    y[:] = x[:, :1]
+    rss_data = _rss_mib()
+    if name.startswith("rnnkit"):
+        from rnnkit.data import pipeline
+        from rnnkit.data.schema import Preprocessor
+
+        if "group1" in name:
+            pipeline.GROUP_BATCHES = 1
+        pre = Preprocessor(None, None, None, ["f"] * features, ["t"], window, 1, "none", "error", "none", {}, {})
+        origins = np.arange(window - 1, rows - 1, dtype=np.int64)
+        dataset = pipeline.training_dataset(pipeline.WindowCutter(x, y, pre), origins, BATCH, seed=0, shuffle=True, epochs=1)
+    else:
+        import keras
+
+        targets = np.roll(y[:, 0], -window)
+        dataset = keras.utils.timeseries_dataset_from_array(
+            x, targets, sequence_length=window, batch_size=BATCH, shuffle=True, seed=0
+        )
     iterator = iter(dataset)
-    next(iterator)  # start-up (graph building) is not throughput
     start = time.perf_counter()
-    for _ in iterator:
-        pass
-    return windows / (time.perf_counter() - start)
+    next(iterator)
+    first = time.perf_counter() - start
+    if name.endswith("python"):
+        start = time.perf_counter()
+        windows = 0
+        for _ in range(batches):
+            windows += int(next(iterator)[0].shape[0])
+        seconds = time.perf_counter() - start
+    else:
+
+        @tf.function
+        def drain(iterator, steps):
+            total = tf.constant(0, tf.int64)
+            for _ in tf.range(steps):
+                inputs, _ = next(iterator)
+                total += tf.shape(inputs, out_type=tf.int64)[0]
+            return total
+
+        drain(iterator, tf.constant(2, tf.int64))  # tracing is start-up, not throughput
+        start = time.perf_counter()
+        windows = int(drain(iterator, tf.constant(batches, tf.int64)))
+        seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"rate": windows / seconds, "first_s": first, "peak_mib": peak, "rss_data_mib": rss_data}
 
 
 def main() -> None:
@@ -55,27 +113,42 @@ def main() -> None:
     parser.add_argument("--features", type=int, default=8)
     parser.add_argument("--window", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--batches", type=int, default=3000, help="batches timed per repeat for rnnkit")
+    parser.add_argument("--batches", type=int, default=4000, help="batches timed per repeat for rnnkit")
     parser.add_argument("--keras-batches", type=int, default=300, help="batches timed per repeat for Keras (it is slower)")
+    parser.add_argument("--only", nargs="*", choices=list(CONTENDERS), help="run only these contenders")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(args.rows, args.features)).astype("float32")
-    y = x[:, :1].copy()
-    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    ours, theirs = [], []
-    for _ in range(args.repeats):
-        ours.append(rnnkit_rate(x, y, args.window, args.batches))
-        theirs.append(keras_rate(x, y, args.window, args.keras_batches))
-    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"rows {args.rows:,} x {args.features} features, window {args.window}, batch 64, {args.repeats} alternating repeats")
-    print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPUs\n")
-    print("| pipeline | windows/s median | min | max |")
-    print("| --- | ---: | ---: | ---: |")
-    for name, values in (("rnnkit gather by origin", ours), ("keras timeseries_dataset_from_array", theirs)):
-        print(f"| {name} | {statistics.median(values):,.0f} | {min(values):,.0f} | {max(values):,.0f} |")
-    print(f"\nratio (median): {statistics.median(ours) / statistics.median(theirs):.1f}x")
-    print(f"peak RSS {peak_rss:,.0f} MiB; rows alone {x.nbytes / 2**20:,.0f} MiB; RSS after data {base_rss:,.0f} MiB")
+    if args.worker:
+        batches = args.keras_batches if args.worker.startswith("keras") else args.batches
+        print(json.dumps(worker(args.worker, args.rows, args.features, args.window, batches)))
+        return
+    names = args.only or list(CONTENDERS)
+    results: dict[str, list[dict]] = {n: [] for n in names}
+    common = ["--rows", str(args.rows), "--features", str(args.features), "--window", str(args.window)]
+    common += ["--batches", str(args.batches), "--keras-batches", str(args.keras_batches)]
+    for repeat in range(args.repeats):
+        shift = repeat % len(names)
+        for name in names[shift:] + names[:shift]:
+            results[name].append(run_worker([__file__, "--worker", name, *common]))
+            print(f"repeat {repeat + 1} {name}: {results[name][-1]['rate']:,.0f} windows/s", file=sys.stderr)
+    rows_mib = args.rows * args.features * 4 / 2**20
+    print(
+        header(
+            "Window pipeline throughput",
+            f"{args.rows:,} rows x {args.features} features (float32 rows: {rows_mib:,.0f} MiB), window {args.window}, "
+            f"batch {BATCH}, shuffled; {args.batches:,} batches timed (Keras {args.keras_batches:,}) after the first; "
+            f"{args.repeats} repeats, fresh process each, contenders alternating.",
+        )
+    )
+    rows = []
+    for name in names:
+        rate = med(r["rate"] for r in results[name])
+        first = med(r["first_s"] for r in results[name])
+        over = med(r["peak_mib"] - r["rss_data_mib"] for r in results[name])
+        rows.append([CONTENDERS[name], fmt(rate[0]), fmt(rate[1]), fmt(rate[2]), f"{first[0]:.2f}", f"+{fmt(over[0])}"])
+    print(table(["pipeline", "windows/s median", "min", "max", "first batch s", "peak RSS over data MiB"], rows))
 
 
 if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     main()

@@ -1,4 +1,4 @@
-"""The Keras callback that keeps a run folder up to date while ``fit`` runs."""
+"""The Keras callback that keeps a run folder up to date while the training loop runs."""
 
 from __future__ import annotations
 

@@ -117,10 +117,18 @@ def train(config: Path | None, overrides: tuple[str, ...], run_dir: Path | None,
         signal.signal(signal.SIGTERM, previous)
     for warning in result.warnings:
         click.echo(f"rnnkit: warning: {warning}", err=True)
+    if result.run_dir is None:  # a multi-worker run's other workers: the chief wrote the run folder
+        click.echo(
+            f"{result.worker.describe()}: {result.epochs_run} epoch(s) in step with the chief, which wrote the run folder; "
+            f"weights sha256 {result.weights_sha256}"
+        )
+        return
     if quiet:
         click.echo(str(result.run_dir))
         return
     click.echo(f"run: {result.run_dir}")
+    if result.worker.count > 1:
+        click.echo(f"chief of {result.worker.count} workers; weights sha256 {result.weights_sha256}")
     click.echo(f"epochs: {result.epochs_run}, best epoch {result.best_epoch} ({result.monitor} {result.best_value:.5g})")
     splits = {
         s: {"model": result.metrics[s], "baseline": result.metrics["baseline"].get(s)}

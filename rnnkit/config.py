@@ -207,6 +207,17 @@ class TrainConfig(_Section):
     )
     shuffle: bool = Field(True, description="shuffle training windows each epoch (seeded)")
     tensorboard: bool = Field(False, description="write TensorBoard logs (per epoch) to <run>/tensorboard")
+    distribute: Literal["none", "mirrored", "multi_worker"] = Field(
+        "none",
+        description="tf.distribute strategy: none (one device), mirrored (every local GPU), "
+        "multi_worker (several machines, from TF_CONFIG)",
+    )
+    jit_compile: bool = Field(False, description="compile the training step's forward and backward pass with XLA")
+    mixed_precision: Literal["none", "float16", "bfloat16"] = Field(
+        "none",
+        description="compute in float16 (GPUs, with loss scaling) or bfloat16 (CPUs with AVX512-BF16/AMX, TPUs); "
+        "weights and outputs stay float32",
+    )
     early_stopping: EarlyStoppingConfig = Field(
         default_factory=EarlyStoppingConfig, description="best-checkpoint and stopping rule"
     )

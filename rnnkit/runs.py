@@ -160,6 +160,15 @@ class RunFolder:
                 raise RunError(f"{root}: not a complete run folder: {required.name} is missing")
         return run
 
+    def copy_to(self, parent: Path) -> RunFolder:
+        """A private copy of this run folder inside ``parent``, without its lock.
+
+        A multi-worker run's non-chief workers resume from one, so only the chief writes here.
+        """
+        target = Path(parent) / self.root.name
+        shutil.copytree(self.root, target, ignore=shutil.ignore_patterns(self.lock_file.name))
+        return RunFolder(target)
+
     @contextmanager
     def lock(self) -> Iterator[None]:
         """Hold the run folder's write lock: one writer per run folder.

@@ -6,8 +6,13 @@ need it, so ``validate`` and config errors stay fast.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +27,7 @@ from rnnkit.config import (
     parse_overrides,
     validate_config,
 )
+from rnnkit.distribute import Worker, check_tf_config
 from rnnkit.errors import ConfigError, DataError, DivergedError, Interrupted, ResourceError, RunError, Terminated
 from rnnkit.runs import RunFolder, atomic_write, sha256_file
 from rnnkit.tasks import get_task, load_preprocessor
@@ -32,15 +38,21 @@ EVAL_BATCH = 1024
 
 @dataclass
 class TrainResult:
-    """What ``train`` produced."""
+    """What ``train`` produced.
 
-    run_dir: Path
+    ``run_dir`` is None on a multi-worker run's non-chief workers: only the chief writes the run
+    folder. ``weights_sha256`` fingerprints the final (best) weights, equal on every worker.
+    """
+
+    run_dir: Path | None
     epochs_run: int
     best_epoch: int
     monitor: str
     best_value: float
     metrics: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
+    worker: Worker = field(default_factory=Worker)
+    weights_sha256: str = ""
 
 
 @dataclass
@@ -77,7 +89,7 @@ def train(config: Config, *, run_dir: str | Path | None = None, verbose: int = 0
         run_dir: exact run folder to create (must not exist or be empty); default
             ``<output.dir>/<name>-<timestamp>``.
         verbose: Keras progress display: 0 silent, 1 progress bar, 2 one line per epoch.
-        callbacks: extra Keras callbacks for ``model.fit``, called after the one that records the
+        callbacks: extra Keras callbacks for the training loop, called after the one that records the
             run folder (so each epoch's checkpoint is committed first); ``rnnkit.sweep`` prunes with one.
 
     Returns:
@@ -88,15 +100,19 @@ def train(config: Config, *, run_dir: str | Path | None = None, verbose: int = 0
         DivergedError: the loss became NaN or infinite (status ``diverged``).
         Interrupted: SIGINT or SIGTERM (status ``interrupted``).
     """
+    worker = check_tf_config(config.train.distribute)
     _check_optional_packages(config)
     task = get_task(config.task)
     pre, data = task.prepare(config)
     pre.sources = data_fingerprints(config)
-    _, keras = _import_tensorflow(config.seed)
-    run = RunFolder.create(config.output.dir, config.name, run_dir)
-    with run.lock():
+    _, keras = _import_tensorflow(config.seed, config.train.distribute)
+
+    def create(scratch: Path | None) -> RunFolder:
+        return RunFolder.create(scratch, config.name) if scratch else RunFolder.create(config.output.dir, config.name, run_dir)
+
+    with _worker_folder(worker, create) as run, run.lock():
         _write_run_files(run, config, pre)
-        return _fit(run, config, task, pre, data, keras, verbose, resume_state=None, callbacks=callbacks)
+        return _fit(run, config, task, pre, data, keras, verbose, resume_state=None, callbacks=callbacks, worker=worker)
 
 
 def resume(
@@ -121,15 +137,14 @@ def resume(
         RunError: not a run folder, corrupt checkpoint, or nothing left to train.
         ResourceError: another process holds the run folder.
     """
-    run = RunFolder.open(run_path)
-    with run.lock():
+    original = RunFolder.open(run_path)
+    wanted = config if config is not None else load_config(original.config, overrides)
+    if config is not None and overrides:
+        wanted = validate_config(apply_overrides(config_to_dict(config), parse_overrides(overrides)), "--set", list(overrides))
+    worker = check_tf_config(wanted.train.distribute)
+    with _worker_folder(worker, lambda scratch: original.copy_to(scratch) if scratch else original) as run, run.lock():
         run.remove_stale_temps()
         stored = _load_run_config(run)
-        wanted = config if config is not None else load_config(run.config, overrides)
-        if config is not None and overrides:
-            wanted = validate_config(
-                apply_overrides(config_to_dict(config), parse_overrides(overrides)), "--set", list(overrides)
-            )
         _check_resumable(run, stored, wanted)
         task, pre = load_preprocessor(run.schema)
         for path, fingerprint in pre.sources.items():
@@ -145,20 +160,55 @@ def resume(
                 f"{run.root}: run is complete ({state['epoch']} epochs); raise train.epochs "
                 f"(--set train.epochs=N) to train further, or start a new run"
             )
-        _, keras = _import_tensorflow(wanted.seed)
+        _, keras = _import_tensorflow(wanted.seed, wanted.train.distribute)
         if state is None:
             _clear_progress(run)
         _write_run_files(run, wanted, pre)
-        return _fit(run, wanted, task, pre, data, keras, verbose, resume_state=state)
+        return _fit(run, wanted, task, pre, data, keras, verbose, resume_state=state, worker=worker)
+
+
+@contextmanager
+def _worker_folder(worker: Worker, folder) -> Iterator[RunFolder]:
+    """``folder(None)``: the run folder, on the chief. Other workers of a multi-worker run train
+    exactly as the chief does but into ``folder(scratch)`` in a temporary directory, deleted at
+    the end, so the run folder is written once."""
+    if worker.chief:
+        yield folder(None)
+        return
+    scratch = tempfile.mkdtemp(prefix=f"rnnkit-worker{worker.index}-")
+    try:
+        yield folder(Path(scratch))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _fit(
-    run: RunFolder, config: Config, task: Task, pre, data, keras, verbose: int, resume_state, callbacks: list | None = None
+    run: RunFolder,
+    config: Config,
+    task: Task,
+    pre,
+    data,
+    keras,
+    verbose: int,
+    resume_state,
+    callbacks: list | None = None,
+    worker: Worker | None = None,
 ) -> TrainResult:
+    import tensorflow as tf
+
     from rnnkit.callbacks import RunRecorder
+    from rnnkit.distribute import finish_together, gpu_warnings
+    from rnnkit.loop import TrainingLoop
     from rnnkit.models import build_model, load_model
 
-    warnings = task.warnings(data)
+    worker = worker or Worker()
+    strategy = _strategy(tf, config.train.distribute)
+    warnings = task.warnings(data) + gpu_warnings(tf, config.model.cell, config.model.recurrent_dropout)
+    if strategy.num_replicas_in_sync > 1 and config.train.clipnorm is not None:
+        warnings.append(
+            f"train.clipnorm clips each of the {strategy.num_replicas_in_sync} replicas' share of the gradient "
+            "before they are summed, not the summed gradient"
+        )
     monitor = config.train.early_stopping.monitor
     if monitor.startswith("val_") and not task.has_split(data, "val"):
         warnings.append(f"no validation data, so train.early_stopping.monitor falls back from {monitor} to {monitor[4:]}")
@@ -166,29 +216,27 @@ def _fit(
     start = 0 if resume_state is None else int(resume_state["epoch"])
     run.write_status("running", epoch=start)
     try:
-        model = build_model(config.model, **task.model_kwargs(pre))
-        model.compile(
-            optimizer=_optimizer(keras, config), loss=task.loss(keras, config), metrics=list(task.metrics), jit_compile=False
-        )
+        with strategy.scope():
+            model = build_model(config.model, mixed_precision=config.train.mixed_precision, **task.model_kwargs(pre))
+            model.compile(optimizer=_optimizer(keras, config), loss=task.loss(keras, config), metrics=list(task.metrics))
+            model.optimizer.build(model.trainable_variables)
         stopping = config.train.early_stopping
         recorder = RunRecorder(run, monitor, stopping.patience, stopping.min_delta, resume_state)
         if resume_state is not None:
-            model.optimizer.build(model.trainable_variables)
             model.load_weights(run.verified_checkpoint("last"))
             recorder.restore_rng(model, resume_state)
             recorder.best_weights = load_model(run.verified_checkpoint("best")).get_weights()
         if start < config.train.epochs and not recorder.should_stop():
             datasets = task.datasets(config, pre, data, start)
-            model.fit(
+            loop = TrainingLoop(model, task.loss(keras, config), task.metrics, strategy, jit_compile=config.train.jit_compile)
+            loop.fit(
                 datasets.train,
+                steps=datasets.steps,
                 epochs=config.train.epochs,
                 initial_epoch=start,
-                steps_per_epoch=datasets.steps,
-                validation_data=datasets.val,
+                validation=datasets.val,
                 callbacks=[recorder, *_tensorboard(keras, run, config), *(callbacks or ())],
-                shuffle=False,  # the dataset shuffles, seeded per epoch
                 verbose=verbose,
-                **datasets.fit_kwargs,
             )
     except (KeyboardInterrupt, Terminated) as exc:
         code = 143 if isinstance(exc, Terminated) else 130
@@ -196,6 +244,17 @@ def _fit(
         _best_effort_status(run, "interrupted", epoch=epoch, reason="SIGTERM" if code == 143 else "SIGINT")
         raise Interrupted(
             f"{run.root}: training interrupted; {epoch} epoch(s) are saved. Resume with: rnnkit train --resume {run.root}", code
+        ) from None
+    except (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.DeadlineExceededError) as exc:
+        epoch = _last_checkpoint_epoch(run)
+        _best_effort_status(run, "failed", epoch=epoch, reason=f"{type(exc).__name__}: {exc}"[:500])
+        if worker.count == 1:
+            raise
+        detail = _op_error_cause(exc)
+        where, folder = (run.root, run.root) if worker.chief else (worker.describe(), "RUN")
+        raise ResourceError(
+            f"{where}: lost contact with another worker ({detail}); {epoch} epoch(s) are saved. "
+            f"Resume with 'rnnkit train --resume {folder}' on every worker"
         ) from None
     except BaseException as exc:
         _best_effort_status(run, "failed", epoch=_last_checkpoint_epoch(run), reason=f"{type(exc).__name__}: {exc}"[:500])
@@ -210,6 +269,12 @@ def _fit(
         )
 
     model.set_weights(recorder.best_weights)
+    digest = weights_sha256(model)
+    if not worker.chief:
+        finish_together(tf, strategy)
+        return TrainResult(
+            None, recorder.epochs_done, recorder.best_epoch, monitor, recorder.best_value, {}, warnings, worker, digest
+        )
     metrics: dict[str, Any] = {"val": {}, "test": {}, "baseline": {}}
     for split in ("val", "test"):
         result = task.evaluate(model, pre, data, split)
@@ -220,7 +285,25 @@ def _fit(
     run.write_json(run.metrics, metrics)
     _write_plots(run, task, model, pre, data, metrics, recorder.rows, recorder.best_epoch, monitor)
     run.write_status("complete", epoch=recorder.epochs_done, best_epoch=recorder.best_epoch)
-    return TrainResult(run.root, recorder.epochs_done, recorder.best_epoch, monitor, recorder.best_value, metrics, warnings)
+    finish_together(tf, strategy)
+    return TrainResult(
+        run.root, recorder.epochs_done, recorder.best_epoch, monitor, recorder.best_value, metrics, warnings, worker, digest
+    )
+
+
+def _op_error_cause(exc) -> str:
+    # TensorFlow's message: "Graph execution error:", "Detected at node ..." and a Python stack, then the cause.
+    paragraphs = [p.strip() for p in str(exc.message).split("\n\n") if p.strip()]
+    causes = [p for p in paragraphs if not p.startswith(("Graph execution error", "Detected at node"))]
+    return " ".join((causes[0] if causes else paragraphs[-1] if paragraphs else type(exc).__name__).split())[:300]
+
+
+def weights_sha256(model) -> str:
+    """sha256 over every weight's bytes, in order: equal weights, equal digest."""
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(weight.tobytes())
+    return digest.hexdigest()
 
 
 def _check_optional_packages(config: Config) -> None:
@@ -258,7 +341,16 @@ def data_fingerprints(config: Config) -> dict[str, str]:
 
 # Sections whose change makes a resumed run a different experiment.
 _RESUME_FIXED = ("task", "seed", "data", "model")
-_RESUME_FIXED_TRAIN = ("optimizer", "learning_rate", "clipnorm", "loss", "batch_size", "shuffle", "class_weight")
+_RESUME_FIXED_TRAIN = (
+    "optimizer",
+    "learning_rate",
+    "clipnorm",
+    "loss",
+    "batch_size",
+    "shuffle",
+    "class_weight",
+    "mixed_precision",
+)
 
 
 def _check_resumable(run: RunFolder, old: Config, new: Config) -> None:
@@ -491,8 +583,23 @@ def library_versions() -> dict[str, str]:
     }
 
 
-def _import_tensorflow(seed: int):
-    tf = _quiet_tensorflow_import()
+# The process's tf.distribute strategies for training, each made once (before TensorFlow's first
+# op when the process trains: the multi-worker strategy must be).
+_STRATEGIES: dict[str, Any] = {}
+
+
+def _strategy(tf, distribute: str):
+    from rnnkit.distribute import make_strategy
+
+    if distribute not in _STRATEGIES:
+        _STRATEGIES[distribute] = make_strategy(tf, distribute)
+    return _STRATEGIES[distribute]
+
+
+def _import_tensorflow(seed: int, distribute: str | None = None):
+    """Import TensorFlow and Keras, seeded and deterministic; with ``distribute`` (training), create
+    that strategy first."""
+    tf = _quiet_tensorflow_import(None if distribute is None else lambda tf: _strategy(tf, distribute))
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -501,20 +608,25 @@ def _import_tensorflow(seed: int):
     return tf, keras
 
 
-def _quiet_tensorflow_import():
-    """Import TensorFlow; when TF_CPP_MIN_LOG_LEVEL asks for quiet (the CLI sets 2 unless --debug),
-    also hide the lines its C++ runtime writes to stderr before logging is configured."""
+def _quiet_tensorflow_import(start=None):
+    """Import TensorFlow and call ``start(tf)`` before its first op; when TF_CPP_MIN_LOG_LEVEL asks
+    for quiet (the CLI sets 2 unless --debug), also hide the lines its C++ runtime writes to stderr
+    before logging is configured."""
     import sys
 
     if "tensorflow" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") < "2":
         import tensorflow as tf
 
+        if start is not None:
+            start(tf)
         return tf
     saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(null, 2)
         import tensorflow as tf
 
+        if start is not None:
+            start(tf)
         (tf.constant([[1.0]]) @ tf.constant([[1.0]])).numpy()  # the first op logs too
     finally:
         os.dup2(saved, 2)

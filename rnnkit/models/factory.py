@@ -12,6 +12,8 @@ from rnnkit.config import ModelConfig
 from rnnkit.errors import RunError
 from rnnkit.models.rnn import RecurrentModel
 
+MIXED_POLICIES = {"none": None, "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
+
 
 def build_model(
     model: ModelConfig,
@@ -23,8 +25,13 @@ def build_model(
     output_mode: str = "steps",
     vocab_size: int | None = None,
     mask_inputs: bool = False,
+    mixed_precision: str = "none",
 ) -> RecurrentModel:
-    """Create and build the model for inputs ``(batch, window, input_features)`` (or token ids)."""
+    """Create and build the model for inputs ``(batch, window, input_features)`` (or token ids).
+
+    ``mixed_precision`` ``"float16"`` or ``"bfloat16"`` computes in that type with float32 weights
+    and a float32 output (Keras's ``mixed_*`` dtype policies).
+    """
     network = RecurrentModel(
         input_features=input_features,
         output_steps=output_steps,
@@ -41,6 +48,7 @@ def build_model(
         embedding_dim=model.embedding_dim,
         mask_inputs=mask_inputs,
         name="rnnkit_model",
+        dtype=MIXED_POLICIES[mixed_precision],
     )
     sample = np.ones((1, window), "int32") if vocab_size else np.zeros((1, window, input_features), "float32")
     network(sample)

@@ -73,10 +73,16 @@ class RecurrentModel(keras.Model):
             raise ValueError("units must name at least one recurrent layer. Received: units=[]")
 
         # Layers.
+        # Layers compute in the model's dtype policy (e.g. mixed_bfloat16); the head's output stays float32.
+        policy = self.dtype_policy
         self.embedding = (
-            keras.layers.Embedding(vocab_size, embedding_dim, mask_zero=True, name="embedding") if vocab_size else None
+            keras.layers.Embedding(vocab_size, embedding_dim, mask_zero=True, name="embedding", dtype=policy)
+            if vocab_size
+            else None
         )
-        self.masking = keras.layers.Masking(mask_value=PAD_VALUE, name="masking") if mask_inputs and not vocab_size else None
+        self.masking = (
+            keras.layers.Masking(mask_value=PAD_VALUE, name="masking", dtype=policy) if mask_inputs and not vocab_size else None
+        )
         self.recurrent_layers = []
         for index, size in enumerate(units):
             layer = CELL_LAYERS[cell](
@@ -86,15 +92,21 @@ class RecurrentModel(keras.Model):
                 dropout=dropout,
                 recurrent_dropout=recurrent_dropout,
                 name=f"{cell}_{index}",
+                dtype=policy,
             )
             if bidirectional:
-                layer = keras.layers.Bidirectional(layer, name=f"bidirectional_{index}")
+                layer = keras.layers.Bidirectional(layer, name=f"bidirectional_{index}", dtype=policy)
             self.recurrent_layers.append(layer)
         self.head_layers = [
-            keras.layers.Dense(size, activation=dense_activation, name=f"dense_{index}") for index, size in enumerate(dense)
+            keras.layers.Dense(size, activation=dense_activation, name=f"dense_{index}", dtype=policy)
+            for index, size in enumerate(dense)
         ]
-        self.output_layer = keras.layers.Dense(output_dim if output_mode != "steps" else output_steps * output_dim, name="output")
-        self.reshape = keras.layers.Reshape((output_steps, output_dim), name="steps") if output_mode == "steps" else None
+        self.output_layer = keras.layers.Dense(
+            output_dim if output_mode != "steps" else output_steps * output_dim, name="output", dtype="float32"
+        )
+        self.reshape = (
+            keras.layers.Reshape((output_steps, output_dim), name="steps", dtype="float32") if output_mode == "steps" else None
+        )
 
         # Config: exactly the constructor arguments.
         self.input_features = int(input_features)
@@ -119,6 +131,17 @@ class RecurrentModel(keras.Model):
         if self.bidirectional:
             names = [f"forward_{n}" for n in names] + [f"backward_{n}" for n in names]
         return [list(names) for _ in self.units]
+
+    def output_mask(self, inputs):
+        """``(batch, time)`` booleans marking the real (unpadded) steps of ``"sequence"`` outputs;
+        None when every output counts. The mask Keras attaches to the outputs, made explicit."""
+        if self.output_mode != "sequence":
+            return None
+        if self.embedding is not None:
+            return keras.ops.not_equal(inputs, 0)
+        if self.masking is not None:
+            return keras.ops.any(keras.ops.not_equal(inputs, PAD_VALUE), axis=-1)
+        return None
 
     def build(self, input_shape) -> None:
         """Create every weight for inputs ``(batch, time, input_features)`` (or ``(batch, time)`` ids)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +14,11 @@ from rnnkit.config import Config
 
 @dataclass
 class Datasets:
-    """What ``fit`` needs: training batches (back-to-back epochs), steps per epoch, validation batches."""
+    """What training needs: training batches (back-to-back epochs), steps per epoch, validation batches."""
 
     train: Any
     steps: int
     val: Any | None
-    fit_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

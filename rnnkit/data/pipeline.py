@@ -24,7 +24,8 @@ def rows_variable(array: np.ndarray) -> tf.Variable:
     """The rows of ``array`` as a non-trainable CPU variable that shares the array's memory when it can.
 
     A 64-byte aligned, contiguous, writable array (what :func:`rnnkit.data.schema.aligned_empty`
-    makes) is wrapped through DLPack without a copy; any other array is copied once. A variable
+    makes) is wrapped through DLPack without a copy, so it must not change while the variable is
+    in use; any other array is copied once. A variable
     rather than a constant because tf.data's graph rewrite (applied under op determinism)
     copies captured constants into the dataset; a variable is captured by handle. Read it whole
     (``.read_value()``) before gathering: ``tf.gather`` on the variable itself switches it to
@@ -124,6 +125,8 @@ def ordered_dataset(cutter, origins: np.ndarray, batch_size: int, *, with_target
 def _batches(cut, order: tf.Tensor, count: int, batch_size: int) -> tf.data.Dataset:
     # Full batches are cut GROUP_BATCHES at a time and split; a short last batch is cut alone.
     # Every example is cut independently, so the batches equal those cut one at a time.
+    # The map is sequential: reading a variable is stateful, and under op determinism tf.data
+    # would run a parallel map of it sequentially anyway (logging an error line about it).
     full = count // batch_size
     group = GROUP_BATCHES * batch_size
 

@@ -8,6 +8,7 @@ from conftest import make_series, write_config
 from rnnkit.config import load_config
 from rnnkit.data.pipeline import WindowCutter, num_batches, ordered_dataset, training_dataset
 from rnnkit.data.prepare import prepare_training_data
+from rnnkit.tasks.forecast import ForecastTask
 
 
 def prepared(tmp_path, **data):
@@ -102,3 +103,25 @@ def test_rows_reach_tensorflow_without_a_copy_when_aligned():
     frozen.flags.writeable = False  # not exportable: copied once, same values
     np.testing.assert_array_equal(rows_variable(frozen).read_value().numpy(), frozen)
     np.testing.assert_array_equal(rows_variable(frozen[:, ::2]).read_value().numpy(), frozen[:, ::2])
+
+
+def test_forecast_in_padded_batches_equals_the_plain_model(tmp_path):
+    import tensorflow as tf
+
+    from rnnkit.config import ModelConfig
+    from rnnkit.models import build_model
+    from rnnkit.tasks.base import inference_function
+    from rnnkit.tasks.forecast import forecast
+
+    pre, arrays = prepared(tmp_path, detrend="last_value", horizon=2)
+    model = build_model(ModelConfig(cell="lstm", units=[6], dense=[]), **ForecastTask().model_kwargs(pre))
+    cutter = WindowCutter(arrays.x, arrays.y, pre)
+    origins = arrays.origins["train"]  # several series, not a multiple of the batch
+    signature = tf.TensorSpec((None, pre.window, len(pre.features)), tf.float32)
+    infer = inference_function(model, signature, jit_compile=True)
+    expected = model(cutter.inputs(origins), training=False).numpy()
+    for batch in (7, len(origins), 4 * len(origins)):  # short last batch, exact fit, one padded batch
+        got = forecast(infer, cutter, origins, batch)
+        assert got.shape == expected.shape
+        np.testing.assert_allclose(got, expected, atol=1e-6)
+    np.testing.assert_allclose(forecast(infer, cutter, origins[-1:], 16), expected[-1:], atol=1e-6)  # one window

@@ -139,18 +139,22 @@ class ForecastTask(Task):
 def forecast(infer, cutter, origins: np.ndarray, batch_size: int) -> np.ndarray:
     """Model outputs ``(windows, horizon, targets)`` for the windows ending at ``origins``.
 
-    Every batch reaches ``infer`` with ``batch_size`` windows (the last one padded, its padding
-    dropped from the output), so an XLA-compiled ``infer`` compiles once. Measured here: XLA
-    inference 1.2-1.7x the plain graph (docs/performance.md).
+    Every batch reaches ``infer`` with ``batch_size`` windows, so an XLA-compiled ``infer``
+    compiles once: the origins are padded to whole batches by repeating the last one, and the
+    padded rows are dropped from the output. Windows are gathered batch by batch with eager ops
+    rather than through a tf.data pipeline, whose construction (tracing its map function, about
+    0.1-0.3 s) cost more than the gathers it would overlap with the model (about 1% of a batch).
+    Measured in docs/performance.md (benchmarks/inference.py).
     """
     import tensorflow as tf
 
-    from rnnkit.data.pipeline import ordered_dataset
+    from rnnkit.data.pipeline import num_batches
 
-    outputs = []
-    for x in ordered_dataset(cutter, origins, batch_size, with_targets=False):
-        count = int(x.shape[0])
-        if count < batch_size:
-            x = tf.pad(x, [[0, batch_size - count], [0, 0], [0, 0]])
-        outputs.append(infer(x).numpy()[:count])
-    return np.concatenate(outputs)
+    count = len(origins)
+    padded = np.empty(num_batches(count, batch_size) * batch_size, dtype=np.int64)
+    padded[:count] = origins
+    padded[count:] = origins[-1] if count else 0
+    outputs = [
+        infer(cutter.inputs(tf.constant(padded[start : start + batch_size]))).numpy() for start in range(0, count, batch_size)
+    ]
+    return np.concatenate(outputs)[:count]

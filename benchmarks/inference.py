@@ -6,7 +6,7 @@ rnnkit's path is what ``rnnkit predict`` and evaluation run per block:
 ``tf.function``), fixed batch 1024 with the short last batch padded, under the op determinism
 rnnkit turns on. The "+jit" variants were the experiments that chose this path; "rnnkit+nojit"
 is the plain-graph path rnnkit used before; "xla-bare" is the bare XLA function on prebuilt,
-padded windows (no gathering, no padding waste counted: the model's cost alone).
+padded windows (no gathering: the compiled model alone).
 
 Fairness: every contender computes the same windows and returns them as one numpy array.
 rnnkit gathers its windows from the rows inside the timed part; "predict", "torch" and
@@ -41,7 +41,7 @@ CONTENDERS = {
     "rnnkit+nojit": "plain tf.function (no XLA), batch 1024",
     "predict": "raw model.predict(numpy windows, batch_size=1024)",
     "torch": "PyTorch nn.LSTM(2 layers) no_grad, batch 1024, 2 threads",
-    "xla-bare": "tf.function(jit_compile=True) on prebuilt windows, batch 1024 (last padded, padding not counted)",
+    "xla-bare": "tf.function(jit_compile=True) on prebuilt windows, batch 1024, last batch padded as in rnnkit",
     "rnnkit+jit-pad": "tf.function(jit_compile=True), fixed batch 1024, last batch padded",
     "rnnkit+jit": "tf.function(jit_compile=True), unpadded (recompiles for the short last batch)",
     "rnnkit+jit-bucket": "XLA, short last batch padded to the next power of two (>= 64)",

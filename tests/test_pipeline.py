@@ -74,13 +74,15 @@ def test_batches_cut_in_groups_equal_batches_cut_one_at_a_time(tmp_path, monkeyp
     cutter = WindowCutter(arrays.x, arrays.y, pre)
     origins = arrays.origins["train"]
     monkeypatch.setattr(pipeline, "GROUP_BATCHES", 3)  # several groups, the last one partial
-    for batch_size in (5, 7, len(origins), len(origins) + 3):  # with and without a short last batch
-        got = list(ordered_dataset(cutter, origins, batch_size))
-        expected = _cut_one_by_one(cutter, origins, batch_size)
-        assert len(got) == len(expected) == num_batches(len(origins), batch_size)
-        for (x, y), (ex, ey) in zip(got, expected, strict=True):
-            np.testing.assert_array_equal(x, ex)
-            np.testing.assert_array_equal(y, ey)
+    for group_windows in (4096, 12):  # 12: groups capped by windows (2 batches of 5, 1 of 7)
+        monkeypatch.setattr(pipeline, "GROUP_WINDOWS", group_windows)
+        for batch_size in (5, 7, len(origins), len(origins) + 3):  # with and without a short last batch
+            got = list(ordered_dataset(cutter, origins, batch_size))
+            expected = _cut_one_by_one(cutter, origins, batch_size)
+            assert len(got) == len(expected) == num_batches(len(origins), batch_size)
+            for (x, y), (ex, ey) in zip(got, expected, strict=True):
+                np.testing.assert_array_equal(x, ex)
+                np.testing.assert_array_equal(y, ey)
     shuffled = list(training_dataset(cutter, origins, 7, seed=3, shuffle=True, epochs=1))
     monkeypatch.setattr(pipeline, "GROUP_BATCHES", 1)
     one_by_one = list(training_dataset(cutter, origins, 7, seed=3, shuffle=True, epochs=1))

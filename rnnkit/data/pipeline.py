@@ -18,6 +18,7 @@ import tensorflow as tf
 from rnnkit.data.schema import ALIGN_BYTES, Preprocessor
 
 GROUP_BATCHES = 64  # batches cut by one gather (8 MiB of inputs at window 64 x 8 features x batch 64)
+GROUP_WINDOWS = 4096  # ... but no more windows than this: large (evaluation) batches are cut fewer at a time
 
 
 def rows_variable(array: np.ndarray) -> tf.Variable:
@@ -123,18 +124,20 @@ def ordered_dataset(cutter, origins: np.ndarray, batch_size: int, *, with_target
 
 
 def _batches(cut, order: tf.Tensor, count: int, batch_size: int) -> tf.data.Dataset:
-    # Full batches are cut GROUP_BATCHES at a time and split; a short last batch is cut alone.
-    # Every example is cut independently, so the batches equal those cut one at a time.
-    # The map is sequential: reading a variable is stateful, and under op determinism tf.data
-    # would run a parallel map of it sequentially anyway (logging an error line about it).
+    # Full batches are cut GROUP_BATCHES at a time (fewer when that exceeds GROUP_WINDOWS windows)
+    # and split; a short last batch is cut alone. Every example is cut independently, so the
+    # batches equal those cut one at a time. The map is sequential: reading a variable is stateful,
+    # and under op determinism tf.data would run a parallel map of it sequentially anyway (logging
+    # an error line about it).
     full = count // batch_size
-    group = GROUP_BATCHES * batch_size
+    per_group = max(1, min(GROUP_BATCHES, GROUP_WINDOWS // batch_size))
+    group = per_group * batch_size
 
     def cut_group(index: tf.Tensor):
         part = order[index * group : tf.minimum((index + 1) * group, full * batch_size)]
         return tf.nest.map_structure(lambda t: _split(t, batch_size), cut(part))
 
-    dataset = tf.data.Dataset.range(num_batches(full, GROUP_BATCHES)).map(cut_group).unbatch()
+    dataset = tf.data.Dataset.range(num_batches(full, per_group)).map(cut_group).unbatch()
     if count % batch_size:
         dataset = dataset.concatenate(tf.data.Dataset.from_tensors(order[full * batch_size : count]).map(cut))
     return dataset

@@ -94,8 +94,8 @@ _set_option = click.option(
 def train(config: Path | None, overrides: tuple[str, ...], run_dir: Path | None, resume_run: Path | None, quiet: bool) -> None:
     """Validate CONFIG, build data and model, fit, and write a run folder.
 
-    With --resume RUN, continue RUN instead; only train.epochs, train.early_stopping and output
-    may change (through CONFIG or --set).
+    With --resume RUN, continue RUN instead; only train.epochs, train.early_stopping, output,
+    train.distribute, train.jit_compile and train.tensorboard may change (through CONFIG or --set).
     """
     from rnnkit.config import load_config
 

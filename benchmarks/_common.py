@@ -105,6 +105,15 @@ train:
     return path
 
 
+def reference_model():
+    """rnnkit's RecurrentModel for the reference job: LSTM(128) -> LSTM(128) -> Dense(1), built."""
+    from rnnkit.config import ModelConfig
+    from rnnkit.models import build_model
+
+    config = ModelConfig(cell="lstm", units=[UNITS, UNITS], dense=[])
+    return build_model(config, input_features=FEATURES, output_steps=1, output_dim=1, window=WINDOW)
+
+
 def run_worker(argv: list[str], timeout: float = 1800) -> dict:
     """Run ``python argv...`` in a fresh process; its last stdout line is a JSON result."""
     proc = subprocess.run([sys.executable, *argv], capture_output=True, text=True, env=quiet_env(), timeout=timeout, cwd=ROOT)

@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import FEATURES, UNITS, WINDOW, fast_series, fmt, header, med, run_worker, table
+from _common import FEATURES, UNITS, WINDOW, fast_series, fmt, header, med, reference_model, run_worker, table
 
 CONTENDERS = {
     "rnnkit": "rnnkit inference_function(jit) + forecast, batch 1024 padded",
@@ -90,10 +90,8 @@ def worker(name: str, windows: int) -> dict:
         import tensorflow as tf
 
         from rnnkit import training
-        from rnnkit.config import ModelConfig
         from rnnkit.data.pipeline import WindowCutter, ordered_dataset
         from rnnkit.data.schema import Preprocessor
-        from rnnkit.models import build_model
 
         if variant == "rnnkit+nodeterm":
             tf.config.experimental.enable_op_determinism = lambda: None
@@ -102,13 +100,7 @@ def worker(name: str, windows: int) -> dict:
         pre = Preprocessor(
             None, None, None, [f"f{i}" for i in range(FEATURES)], ["f0"], WINDOW, 1, "none", "error", "none", {}, {}
         )
-        model = build_model(
-            ModelConfig(cell="lstm", units=[UNITS, UNITS], dense=[]),
-            input_features=FEATURES,
-            output_steps=1,
-            output_dim=1,
-            window=WINDOW,
-        )
+        model = reference_model()
         cutter = WindowCutter(x, x[:, :1], pre)
         origins = np.arange(WINDOW - 1, len(x), dtype=np.int64)
         if variant == "predict":

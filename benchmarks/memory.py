@@ -32,7 +32,20 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import CACHE, FEATURES, UNITS, WINDOW, data_file, fmt, header, med, quiet_env, run_worker, table, write_config
+from _common import (
+    CACHE,
+    FEATURES,
+    WINDOW,
+    data_file,
+    fmt,
+    header,
+    med,
+    quiet_env,
+    reference_model,
+    run_worker,
+    table,
+    write_config,
+)
 
 TRAIN_ROWS = 5_000_000
 PREDICT_ROWS = (200_000, 2_000_000)
@@ -110,17 +123,9 @@ def worker(name: str) -> dict:
     import numpy as np
 
     from rnnkit import training
-    from rnnkit.config import ModelConfig
-    from rnnkit.models import build_model
 
     _, keras = training._import_tensorflow(42)
-    model = build_model(
-        ModelConfig(cell="lstm", units=[UNITS, UNITS], dense=[]),
-        input_features=FEATURES,
-        output_steps=1,
-        output_dim=1,
-        window=WINDOW,
-    )
+    model = reference_model()
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mean_squared_error", metrics=["mae"], jit_compile=False)
     if name == "baseline+step":
         x = np.zeros((64, WINDOW, FEATURES), np.float32)

@@ -243,8 +243,9 @@ def _fit(
         code = 143 if isinstance(exc, Terminated) else 130
         epoch = _last_checkpoint_epoch(run)
         _best_effort_status(run, "interrupted", epoch=epoch, reason="SIGTERM" if code == 143 else "SIGINT")
+        where, folder = _names(run, worker)
         raise Interrupted(
-            f"{run.root}: training interrupted; {epoch} epoch(s) are saved. Resume with: rnnkit train --resume {run.root}", code
+            f"{where}: training interrupted; {epoch} epoch(s) are saved. Resume with: rnnkit train --resume {folder}", code
         ) from None
     except (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.DeadlineExceededError) as exc:
         epoch = _last_checkpoint_epoch(run)
@@ -252,7 +253,7 @@ def _fit(
         if worker.count == 1:
             raise
         detail = _op_error_cause(exc)
-        where, folder = (run.root, run.root) if worker.chief else (worker.describe(), "RUN")
+        where, folder = _names(run, worker)
         raise ResourceError(
             f"{where}: lost contact with another worker ({detail}); {epoch} epoch(s) are saved. "
             f"Resume with 'rnnkit train --resume {folder}' on every worker"
@@ -290,6 +291,11 @@ def _fit(
     return TrainResult(
         run.root, recorder.epochs_done, recorder.best_epoch, monitor, recorder.best_value, metrics, warnings, worker, digest
     )
+
+
+def _names(run: RunFolder, worker: Worker) -> tuple[str, str]:
+    # How messages name this worker and the folder to resume: a non-chief's own folder is scratch.
+    return (str(run.root), str(run.root)) if worker.chief else (worker.describe(), "RUN (the chief's run folder)")
 
 
 def _op_error_cause(exc) -> str:

@@ -125,6 +125,13 @@ def test_resume_refuses_changed_data_files(tmp_path):
     assert result.exit_code == 3 and "data file changed since the run started" in result.stderr
 
 
+def _committed(manifest: Path, name: str) -> bool:
+    try:
+        return name in json.loads(manifest.read_text())["checkpoints"]
+    except (OSError, ValueError, KeyError):
+        return False
+
+
 def test_sigint_and_sigterm_leave_a_resumable_run(tmp_path):
     data = tmp_path / "d.csv"
     make_series(n_series=3, length=200).to_csv(data, index=False)
@@ -139,7 +146,8 @@ def test_sigint_and_sigterm_leave_a_resumable_run(tmp_path):
             env=env,
         )
         manifest = run / "checkpoints" / "manifest.json"
-        while not manifest.exists() and process.poll() is None:
+        # Wait for a committed checkpoint: the manifest first appears with the epoch only pending.
+        while not _committed(manifest, "last") and process.poll() is None:
             subprocess.run(["sleep", "0.2"])
         process.send_signal(signum)
         _, stderr = process.communicate(timeout=120)

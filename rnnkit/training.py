@@ -193,7 +193,8 @@ def _fit(
     verbose: int,
     resume_state,
     callbacks: list | None = None,
-    worker: Worker | None = None,
+    *,
+    worker: Worker,
 ) -> TrainResult:
     import tensorflow as tf
 
@@ -202,7 +203,6 @@ def _fit(
     from rnnkit.loop import TrainingLoop
     from rnnkit.models import build_model, load_model
 
-    worker = worker or Worker()
     strategy = _strategy(tf, config.train.distribute)
     warnings = task.warnings(data) + gpu_warnings(tf, config.model.cell, config.model.recurrent_dropout)
     if strategy.num_replicas_in_sync > 1 and config.train.clipnorm is not None:
@@ -219,7 +219,7 @@ def _fit(
     try:
         with strategy.scope():
             model = build_model(config.model, mixed_precision=config.train.mixed_precision, **task.model_kwargs(pre))
-            model.compile(optimizer=_optimizer(keras, config), loss=task.loss(keras, config), metrics=list(task.metrics))
+            model.compile(optimizer=_optimizer(keras, config))  # the optimizer only: TrainingLoop computes loss and metrics
             model.optimizer.build(model.trainable_variables)
         stopping = config.train.early_stopping
         recorder = RunRecorder(run, monitor, stopping.patience, stopping.min_delta, resume_state)

@@ -60,7 +60,7 @@ class ForecastTask(Task):
         origins = data.origins.get(split)
         if origins is None or len(origins) == 0:
             return None
-        infer = inference_function(model, self._signature(pre), jit_compile=True)
+        infer = self._inference(model, pre)
         predictions = forecast(infer, WindowCutter(data.x, data.y, pre), origins, EVAL_BATCH)
         last = data.y_raw[origins]
         predicted = pre.to_original(predictions, last)
@@ -84,7 +84,7 @@ class ForecastTask(Task):
             return []
         series = data.series_of(origins)
         last = np.array([origins[series == s].max() for s in np.unique(series)[:4]])
-        infer = inference_function(model, self._signature(pre), jit_compile=True)
+        infer = self._inference(model, pre)
         predicted = pre.to_original(forecast(infer, WindowCutter(data.x, data.y, pre), last, EVAL_BATCH), data.y_raw[last])
         panels = []
         for row, origin in enumerate(last):
@@ -120,7 +120,7 @@ class ForecastTask(Task):
         """Forecast every block of the stream into the writer."""
         from rnnkit.data.pipeline import WindowCutter
 
-        infer = inference_function(model, self._signature(pre), jit_compile=True)
+        infer = self._inference(model, pre)
         writer.columns = stream.output_columns()
         rows = 0
         for block in stream.blocks(last_only=last_only):
@@ -130,10 +130,16 @@ class ForecastTask(Task):
             rows += len(frame)
         return PredictStats(rows, stream.series_seen, stream.rows_read, stream.short_series)
 
-    def _signature(self, pre: Preprocessor):
+    def _inference(self, model, pre: Preprocessor):
+        # One compiled function per model: evaluating and plotting val and test after training
+        # would otherwise trace and XLA-compile the same pass four times.
         import tensorflow as tf
 
-        return tf.TensorSpec((None, pre.window, len(pre.features)), tf.float32)
+        cached = getattr(self, "_compiled", None)
+        if cached is None or cached[0] is not model:
+            signature = tf.TensorSpec((None, pre.window, len(pre.features)), tf.float32)
+            cached = self._compiled = (model, inference_function(model, signature, jit_compile=True))
+        return cached[1]
 
 
 def forecast(infer, cutter, origins: np.ndarray, batch_size: int) -> np.ndarray:

@@ -31,11 +31,12 @@ FORWARD_FLOPS = sum(2 * WINDOW * 4 * UNITS * (f_in + UNITS) for f_in in (FEATURE
 TRAIN_FLOPS = 3 * FORWARD_FLOPS
 
 MAIN = ["rnnkit", "keras", "torch"]
-TUNING = ["rnnkit", "rnnkit+threads", "rnnkit+nodeterm", "rnnkit+tfdata1", "rnnkit+jit", "rnnkit+bf16"]
+TUNING = ["rnnkit", "rnnkit+layers", "rnnkit+threads", "rnnkit+nodeterm", "rnnkit+tfdata1", "rnnkit+jit", "rnnkit+bf16"]
 DESCRIPTIONS = {
     "rnnkit": "rnnkit.training.train, defaults",
     "keras": "plain Keras script (numpy windows, model.fit)",
     "torch": "PyTorch nn.LSTM(2 layers), 2 threads",
+    "rnnkit+layers": "stacked layers run one after another by Keras (no wavefront loop, as before)",
     "rnnkit+threads": "tf.config.threading intra_op=2, inter_op=1",
     "rnnkit+nodeterm": "without tf.config.experimental.enable_op_determinism()",
     "rnnkit+tfdata1": "tf.data Options: private_threadpool_size=1",
@@ -59,6 +60,10 @@ def worker_rnnkit(variant: str, data: Path, epochs: int) -> dict:
     if "threads" in flags:
         tf.config.threading.set_intra_op_parallelism_threads(2)
         tf.config.threading.set_inter_op_parallelism_threads(1)
+    if "layers" in flags:
+        from rnnkit.models import stacked
+
+        stacked.eligible = lambda *args, **kwargs: False
     if "nodeterm" in flags:
         tf.config.experimental.enable_op_determinism = lambda: None
     train_keys = {}  # config options, set as a user would

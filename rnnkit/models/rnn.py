@@ -14,6 +14,8 @@ from collections.abc import Sequence
 
 import keras
 
+from rnnkit.models import stacked
+
 CELL_LAYERS = {"simple": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
 STATE_NAMES = {"simple": ["h"], "lstm": ["h", "c"], "gru": ["h"]}
 # What the head emits: "steps" (batch, output_steps, output_dim) from the last step (forecast);
@@ -182,11 +184,14 @@ class RecurrentModel(keras.Model):
             x = self.embedding(x)
         elif self.masking is not None:
             x = self.masking(x)
-        final_states = []
-        for layer, state in zip(self.recurrent_layers, states_in, strict=True):
-            result = layer(x, initial_state=state, training=training)
-            x, states = result[0], list(result[1:])
-            final_states.append(states)
+        if self.embedding is None and self.masking is None and stacked.eligible(self.recurrent_layers, x, training=training):
+            x, final_states = stacked.run(self.recurrent_layers, x, states_in, return_sequences=self.output_mode == "sequence")
+        else:
+            final_states = []
+            for layer, state in zip(self.recurrent_layers, states_in, strict=True):
+                result = layer(x, initial_state=state, training=training)
+                x, states = result[0], list(result[1:])
+                final_states.append(states)
         for layer in self.head_layers:
             x = layer(x)
         outputs = self.output_layer(x)

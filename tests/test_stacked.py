@@ -102,3 +102,16 @@ def test_which_models_and_calls_take_the_wavefront_loop(monkeypatch):
     assert not stacked.eligible(model().recurrent_layers, unknown_time, training=False)
     monkeypatch.setattr(tf.config, "list_logical_devices", lambda kind=None: ["GPU:0"] if kind == "GPU" else [])
     assert not stacked.eligible(model().recurrent_layers, x, training=False)  # cuDNN is faster
+
+
+def test_mixed_bfloat16_computes_in_bfloat16_like_the_keras_layers(monkeypatch):
+    net = model(dtype="mixed_bfloat16")
+    x = np.random.default_rng(0).normal(size=(4, 6, 3)).astype("float32")
+    with tf.GradientTape() as tape:
+        fused = net(x)
+        loss = tf.reduce_sum(fused)
+    gradients = tape.gradient(loss, net.trainable_variables)
+    assert net.recurrent_layers[0].cell.compute_dtype == "bfloat16"
+    assert fused.dtype == tf.float32 and all(g.dtype == tf.float32 for g in gradients)
+    monkeypatch.setattr(stacked, "eligible", lambda *args, **kwargs: False)
+    np.testing.assert_allclose(fused, net(x), atol=0.05)  # bfloat16 keeps 8 bits of mantissa

@@ -39,6 +39,8 @@ from _common import FEATURES, UNITS, WINDOW, fast_series, fmt, header, med, refe
 CONTENDERS = {
     "rnnkit": "rnnkit inference_function(jit) + forecast, batch 1024 padded",
     "rnnkit+nojit": "plain tf.function (no XLA), batch 1024",
+    "rnnkit+layers": "rnnkit path, stacked layers run one after another by Keras (no wavefront loop)",
+    "rnnkit+nojit+layers": "plain tf.function (no XLA), Keras layers one after another",
     "predict": "raw model.predict(numpy windows, batch_size=1024)",
     "torch": "PyTorch nn.LSTM(2 layers) no_grad, batch 1024, 2 threads",
     "xla-bare": "tf.function(jit_compile=True) on prebuilt windows, batch 1024, last batch padded as in rnnkit",
@@ -74,6 +76,11 @@ def worker(name: str, windows: int) -> dict:
     x = fast_series(windows + WINDOW - 1)
     batch = int(name.split("@")[1]) if "@" in name else 1024
     variant = name.split("@")[0]
+    if variant.endswith("+layers"):
+        from rnnkit.models import stacked
+
+        stacked.eligible = lambda *args, **kwargs: False
+        variant = variant.removesuffix("+layers")
     if variant == "torch":
         import torch
 

@@ -17,10 +17,29 @@ Keras's cuDNN kernels are faster still, so never there.
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import keras
 import tensorflow as tf
 
 _CELLS = (keras.layers.LSTMCell, keras.layers.GRUCell, keras.layers.SimpleRNNCell)
+_local = threading.local()
+
+
+@contextlib.contextmanager
+def for_xla():
+    """Trace models inside this block for XLA: their Keras layers, one after another.
+
+    Compiled by XLA, the Keras layers' loop is the faster of the two and takes less CPU time per
+    window (benchmarks/inference.py, docs/performance.md).
+    """
+    previous = getattr(_local, "xla", False)
+    _local.xla = True
+    try:
+        yield
+    finally:
+        _local.xla = previous
 
 
 def eligible(layers, inputs, *, training) -> bool:
@@ -28,9 +47,11 @@ def eligible(layers, inputs, *, training) -> bool:
 
     Needs two or more plain LSTM, GRU or SimpleRNN layers (not Bidirectional, not stateful,
     forwards, not unrolled) with default activations and biases; a time axis of known length;
-    no dropout while training; and no GPU.
+    no dropout while training; no GPU; and no tracing for XLA (:func:`for_xla`).
     """
-    if len(layers) < 2 or inputs.shape[1] is None or tf.config.list_logical_devices("GPU"):
+    if len(layers) < 2 or inputs.shape[1] is None or getattr(_local, "xla", False):
+        return False
+    if tf.config.list_logical_devices("GPU"):
         return False
     for layer in layers:
         cell = getattr(layer, "cell", None)

@@ -67,9 +67,24 @@ def test_outputs_states_and_gradients_match_the_keras_layers(cell, depth, steps)
 
 def test_compiled_with_xla_it_still_matches():
     layers = make_layers("lstm", [6, 5], features=3)
+    variables = [w for layer in layers for w in layer.trainable_weights]
     x = tf.constant(np.random.default_rng(0).normal(size=(8, 9, 3)), tf.float32)
-    compiled = tf.function(lambda x: stacked.run(layers, x, [None, None], return_sequences=False)[0], jit_compile=True)
-    np.testing.assert_allclose(compiled(x), keras_reference(layers, x, [None, None])[0][:, -1], atol=1e-5)
+
+    def forward_and_gradients(fused):
+        with tf.GradientTape() as tape:
+            out = (
+                stacked.run(layers, x, [None, None], return_sequences=True)[0]
+                if fused
+                else keras_reference(layers, x, [None, None])[0]
+            )
+            loss = tf.reduce_sum(out * out)
+        return out, tape.gradient(loss, variables)
+
+    got, got_gradients = tf.function(lambda: forward_and_gradients(True), jit_compile=True)()
+    want, want_gradients = forward_and_gradients(False)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    for g, w in zip(got_gradients, want_gradients, strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
 
 
 def model(cell="lstm", **kwargs):

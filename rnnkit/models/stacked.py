@@ -117,7 +117,9 @@ def run(layers, inputs, initial_states, *, return_sequences: bool):
             return t + 1, states, outputs
 
         loop_vars = (tf.constant(depth - 1), states, outputs if outputs is not None else ())
-        _, states, carried = tf.while_loop(lambda t, *_: t < steps, body, loop_vars, parallel_iterations=32)
+        _, states, carried = tf.while_loop(
+            lambda t, *_: t < steps, body, loop_vars, parallel_iterations=32, maximum_iterations=steps - depth + 1
+        )
         outputs = carried if return_sequences else None
     for t in range(max(steps, depth - 1), steps + depth - 1):  # layers that have taken every step
         states, outputs = iteration(t, states, outputs, partial(t))

@@ -45,9 +45,10 @@ def for_xla():
 def eligible(layers, inputs, *, training) -> bool:
     """Whether :func:`run` computes what ``layers`` (called in turn, without masks) would.
 
-    Needs two or more plain LSTM, GRU or SimpleRNN layers (not Bidirectional, not stateful,
-    forwards, not unrolled) with default activations and biases; a time axis of known length;
-    no dropout while training; no GPU; and no tracing for XLA (:func:`for_xla`).
+    Needs two or more LSTM, GRU or SimpleRNN layers with Keras's own cells (not subclasses),
+    not Bidirectional, stateful, backwards or unrolled, with default activations and biases; a
+    time axis of known length; no dropout while training; no GPU; and no tracing for XLA
+    (:func:`for_xla`).
     """
     if len(layers) < 2 or inputs.shape[1] is None or getattr(_local, "xla", False):
         return False
@@ -55,7 +56,7 @@ def eligible(layers, inputs, *, training) -> bool:
         return False
     for layer in layers:
         cell = getattr(layer, "cell", None)
-        if not isinstance(cell, _CELLS) or layer.go_backwards or layer.stateful or layer.unroll:
+        if type(cell) not in _CELLS or layer.go_backwards or layer.stateful or layer.unroll:
             return False
         if not cell.use_bias or cell.activation is not keras.activations.tanh:
             return False

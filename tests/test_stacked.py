@@ -105,14 +105,26 @@ def test_the_model_gives_the_same_outputs_either_way(cell, output_mode, monkeypa
         np.testing.assert_allclose(got, want, atol=1e-5)
 
 
+@pytest.mark.parametrize("cell", ["simple", "lstm", "gru"])
+def test_input_dropout_draws_the_masks_the_keras_layers_draw(cell, monkeypatch):
+    # Two models built from one seed hold the same weights and seed generators: the same masks.
+    fused_net, layered_net = model(cell, dropout=0.4), model(cell, dropout=0.4)
+    x = np.random.default_rng(0).normal(size=(16, 6, 3)).astype("float32")
+    fused = fused_net(x, training=True)
+    assert not np.allclose(fused, fused_net(x, training=False), atol=1e-3)  # dropout is on
+    monkeypatch.setattr(stacked, "eligible", lambda *args, **kwargs: False)
+    np.testing.assert_allclose(fused, layered_net(x, training=True), atol=1e-5)
+
+
 def test_which_models_and_calls_take_the_wavefront_loop(monkeypatch):
     x = tf.zeros((2, 6, 3))
     assert stacked.eligible(model().recurrent_layers, x, training=True)
     assert not stacked.eligible(model().recurrent_layers[:1], x, training=False)  # one layer: nothing to overlap
     assert not stacked.eligible(model(bidirectional=True).recurrent_layers, x, training=False)
-    dropout = model(dropout=0.2, recurrent_dropout=0.1).recurrent_layers
-    assert not stacked.eligible(dropout, x, training=True)  # dropout masks: the Keras layers
-    assert stacked.eligible(dropout, x, training=False)  # no dropout at inference
+    assert stacked.eligible(model(dropout=0.2).recurrent_layers, x, training=True)
+    recurrent_dropout = model(dropout=0.2, recurrent_dropout=0.1).recurrent_layers
+    assert not stacked.eligible(recurrent_dropout, x, training=True)  # per-gate masks: the Keras layers
+    assert stacked.eligible(recurrent_dropout, x, training=False)  # no dropout at inference
     unknown_time = tf.TensorSpec((None, None, 3))
     assert not stacked.eligible(model().recurrent_layers, unknown_time, training=False)
     monkeypatch.setattr(tf.config, "list_logical_devices", lambda kind=None: ["GPU:0"] if kind == "GPU" else [])

@@ -185,7 +185,9 @@ class RecurrentModel(keras.Model):
         elif self.masking is not None:
             x = self.masking(x)
         if self.embedding is None and self.masking is None and stacked.eligible(self.recurrent_layers, x, training=training):
-            x, final_states = stacked.run(self.recurrent_layers, x, states_in, return_sequences=self.output_mode == "sequence")
+            x, final_states = stacked.run(
+                self.recurrent_layers, x, states_in, return_sequences=self.output_mode == "sequence", training=training
+            )
         else:
             final_states = []
             for layer, state in zip(self.recurrent_layers, states_in, strict=True):

@@ -47,8 +47,8 @@ def eligible(layers, inputs, *, training) -> bool:
 
     Needs two or more LSTM, GRU or SimpleRNN layers with Keras's own cells (not subclasses),
     not Bidirectional, stateful, backwards or unrolled, with default activations and biases; a
-    time axis of known length; no dropout while training; no GPU; and no tracing for XLA
-    (:func:`for_xla`).
+    time axis of known length; no recurrent dropout while training (input dropout is applied as
+    Keras applies it); no GPU; and no tracing for XLA (:func:`for_xla`).
     """
     if len(layers) < 2 or inputs.shape[1] is None or getattr(_local, "xla", False):
         return False
@@ -64,12 +64,12 @@ def eligible(layers, inputs, *, training) -> bool:
             return False
         if isinstance(cell, keras.layers.GRUCell) and not cell.reset_after:
             return False
-        if training and (cell.dropout or cell.recurrent_dropout):
+        if training and cell.recurrent_dropout:
             return False
     return True
 
 
-def run(layers, inputs, initial_states, *, return_sequences: bool):
+def run(layers, inputs, initial_states, *, return_sequences: bool, training=False):
     """Run ``layers`` over ``inputs`` ``(batch, time, features)``.
 
     Args:
@@ -78,6 +78,8 @@ def run(layers, inputs, initial_states, *, return_sequences: bool):
         initial_states: one entry per layer: ``None`` (zeros) or its state tensors (``[h, c]``
             for LSTM, ``[h]`` otherwise).
         return_sequences: return the last layer's output at every step, not only the last.
+        training: apply each layer's input dropout: one mask per layer and sequence, drawn from
+            the cell's seed generator, as the Keras cell draws it.
 
     Returns:
         ``(outputs, final_states)``: ``(batch, time, units)`` or ``(batch, units)`` outputs of
@@ -87,8 +89,10 @@ def run(layers, inputs, initial_states, *, return_sequences: bool):
     steps, depth = int(inputs.shape[1]), len(cells)
     x = tf.cast(inputs, cells[0].dtype)
     batch = tf.shape(x)[0]
+    masks = [cell.dropout_mask(batch) if training else None for cell in cells]
     # Layer 0's input projection for every step at once, read one step per iteration.
-    projected = cells[0].project(tf.transpose(x, [1, 0, 2]))
+    x = tf.transpose(x, [1, 0, 2])
+    projected = cells[0].project(x if masks[0] is None else x * masks[0])
     first = tf.TensorArray(cells[0].dtype, size=steps).unstack(projected)
     states = [
         cell.zeros(batch) if state is None else [tf.cast(s, cell.dtype) for s in state]
@@ -100,7 +104,11 @@ def run(layers, inputs, initial_states, *, return_sequences: bool):
         # Layer k takes its step t - k; every input comes from the previous iteration's states.
         updated = list(states)
         for k in active:
-            source = first.read(t) if k == 0 else cells[k].project(states[k - 1][0])
+            if k == 0:
+                source = first.read(t)
+            else:
+                below = states[k - 1][0]
+                source = cells[k].project(below if masks[k] is None else below * masks[k])
             updated[k] = cells[k].step(source, states[k])
             if k == depth - 1 and return_sequences:
                 outputs = outputs.write(t - k, updated[k][0])
@@ -134,6 +142,7 @@ class _Cell:
     """One Keras cell's weights in its compute dtype, and its step."""
 
     def __init__(self, cell) -> None:
+        self.cell = cell
         self.dtype = cell.compute_dtype
         self.kind = type(cell)
         self.units = cell.units
@@ -148,6 +157,13 @@ class _Cell:
     def zeros(self, batch) -> list:
         count = 2 if self.kind is keras.layers.LSTMCell else 1
         return [tf.zeros([batch, self.units], self.dtype) for _ in range(count)]
+
+    def dropout_mask(self, batch):
+        """``(batch, inputs)`` input dropout mask (None without dropout), as Keras's cell draws it."""
+        if not 0.0 < self.cell.dropout < 1.0:
+            return None
+        ones = tf.ones([batch, self.kernel.shape[0]], self.dtype)
+        return keras.random.dropout(ones, rate=self.cell.dropout, seed=self.cell.seed_generator)
 
     def project(self, x):
         """``x @ kernel + bias`` over the last axis of ``x`` (2-D, or 3-D time-major)."""

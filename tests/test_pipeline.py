@@ -92,6 +92,23 @@ def test_batches_cut_in_groups_equal_batches_cut_one_at_a_time(tmp_path, monkeyp
     assert list(ordered_dataset(cutter, origins[:0], 7)) == []
 
 
+def test_compiled_cut_equals_the_eager_gather(tmp_path):
+    # WindowCutter.cut (XLA, used by the datasets) against inputs()/targets() (TensorFlow ops).
+    for detrend in ("none", "last_value"):
+        pre, arrays = prepared(tmp_path, detrend=detrend)
+        cutter = WindowCutter(arrays.x, arrays.y, pre)
+        origins = arrays.origins["train"]
+        x, y = cutter.cut(origins)
+        assert x.shape == (len(origins), pre.window, len(pre.features)) and y.shape == (len(origins), pre.horizon, 1)
+        np.testing.assert_allclose(x, cutter.inputs(origins), rtol=0, atol=1e-6)
+        np.testing.assert_allclose(y, cutter.targets(origins), rtol=0, atol=1e-6)
+        if detrend == "none":  # a pure copy: bit for bit
+            np.testing.assert_array_equal(x, arrays.x[origins[:, None] + np.arange(-pre.window + 1, 1)])
+        inputs_only = list(ordered_dataset(cutter, origins, 7, with_targets=False))  # one tensor per element
+        assert [len(b) for b in inputs_only] == [7] * (len(origins) // 7) + ([len(origins) % 7] if len(origins) % 7 else [])
+        np.testing.assert_array_equal(np.concatenate(inputs_only), cutter.inputs(origins))
+
+
 def test_rows_reach_tensorflow_without_a_copy_when_aligned():
     from rnnkit.data.pipeline import rows_variable
     from rnnkit.data.schema import aligned_empty

@@ -67,7 +67,7 @@ def _record_stages(log: list) -> None:
     """Wrap the stages of rnnkit train so each logs (depth, name, RSS before, peak inside, RSS after)."""
     import functools
 
-    from rnnkit import training
+    from rnnkit import loop, training
     from rnnkit.data import pipeline, prepare, readers, schema
     from rnnkit.tasks import forecast
 
@@ -96,6 +96,7 @@ def _record_stages(log: list) -> None:
     wrap(schema.Preprocessor, "fit", "Preprocessor.fit (scaler)")
     wrap(pipeline.WindowCutter, "__init__", "WindowCutter (rows to TF)")
     wrap(forecast.ForecastTask, "datasets", "task.datasets")
+    wrap(loop.TrainingLoop, "evaluate", "TrainingLoop.evaluate (validation, each epoch)")
     wrap(forecast.ForecastTask, "evaluate", "task.evaluate")
     wrap(training, "_write_plots", "plots")
     wrap(training, "_fit", "training._fit (model, fit, evaluation, plots)")

@@ -7,13 +7,16 @@ Consumption is measured the way ``model.fit`` consumes a dataset: a ``tf.functio
 ``next(iterator)`` once per step inside a graph loop (``graph``), so what is timed is the pipeline
 and its hand-off, not Python. ``python`` iterates the same dataset from a Python ``for`` loop,
 which adds a per-batch eager call (about as costly as cutting a batch) and is shown for
-comparison only. The first batch (tracing, the epoch's 5M-origin shuffle) is timed separately.
+comparison only. The first batch (tracing, XLA compilation, the epoch's 5M-origin shuffle) is
+timed separately. ``floor`` consumes a bare ``Dataset.range`` (scalars, nothing cut) the same way,
+counting 64 windows per element: the cost of one ``next(iterator)`` hand-off, which bounds every
+pipeline that yields one batch per step.
 
 rnnkit contenders run under rnnkit's own TensorFlow set-up (op determinism, as in training);
 the Keras reference runs in a plain TensorFlow process.
 
     python benchmarks/window_pipeline.py                  # 5M rows x 8 features, window 64, 3 repeats
-    python benchmarks/window_pipeline.py --repeats 5 --batches 6000
+    python benchmarks/window_pipeline.py --repeats 5 --batches 40000
 """
 
 from __future__ import annotations
@@ -33,8 +36,10 @@ BATCH = 64
 CONTENDERS = {
     "rnnkit-graph": "rnnkit training_dataset, graph loop (as fit consumes it)",
     "rnnkit-python": "rnnkit training_dataset, Python for loop",
-    "rnnkit-group1-graph": "rnnkit, GROUP_BATCHES=1 (one gather per batch, as before), graph loop",
+    "rnnkit-tfgather-graph": "rnnkit, groups cut by TensorFlow's gather instead of XLA, graph loop",
+    "rnnkit-group1-graph": "rnnkit, GROUP_BATCHES=1 (one gather per batch), graph loop",
     "keras-graph": "keras timeseries_dataset_from_array, graph loop",
+    "floor-graph": "floor: a bare Dataset.range (no data), graph loop",
 }
 
 
@@ -49,7 +54,7 @@ def _rss_mib() -> float:
 def worker(name: str, rows: int, features: int, window: int, batches: int) -> dict:
     import numpy as np
 
-    if name.startswith("rnnkit"):
+    if name.startswith(("rnnkit", "floor")):
         from rnnkit import training
 
         tf, _ = training._import_tensorflow(0)  # op determinism and the rest, as in rnnkit train
@@ -63,7 +68,9 @@ def worker(name: str, rows: int, features: int, window: int, batches: int) -> di
     y = aligned_empty((rows, 1), np.float32)
     y[:] = x[:, :1]
     rss_data = _rss_mib()
-    if name.startswith("rnnkit"):
+    if name.startswith("floor"):
+        dataset = tf.data.Dataset.range(2**62)
+    elif name.startswith("rnnkit"):
         from rnnkit.data import pipeline
         from rnnkit.data.schema import Preprocessor
 
@@ -71,7 +78,10 @@ def worker(name: str, rows: int, features: int, window: int, batches: int) -> di
             pipeline.GROUP_BATCHES = 1
         pre = Preprocessor(None, None, None, ["f"] * features, ["t"], window, 1, "none", "error", "none", {}, {})
         origins = np.arange(window - 1, rows - 1, dtype=np.int64)
-        dataset = pipeline.training_dataset(pipeline.WindowCutter(x, y, pre), origins, BATCH, seed=0, shuffle=True, epochs=1)
+        cutter = pipeline.WindowCutter(x, y, pre)
+        if "tfgather" in name:
+            cutter.cut = lambda origins: (cutter.inputs(origins), cutter.targets(origins))
+        dataset = pipeline.training_dataset(cutter, origins, BATCH, seed=0, shuffle=True, epochs=1)
     else:
         import keras
 
@@ -95,8 +105,11 @@ def worker(name: str, rows: int, features: int, window: int, batches: int) -> di
         def drain(iterator, steps):
             total = tf.constant(0, tf.int64)
             for _ in tf.range(steps):
-                inputs, _ = next(iterator)
-                total += tf.shape(inputs, out_type=tf.int64)[0]
+                element = next(iterator)
+                if name.startswith("floor"):
+                    total += BATCH
+                else:
+                    total += tf.shape(element[0], out_type=tf.int64)[0]
             return total
 
         drain(iterator, tf.constant(2, tf.int64))  # tracing is start-up, not throughput
@@ -113,7 +126,7 @@ def main() -> None:
     parser.add_argument("--features", type=int, default=8)
     parser.add_argument("--window", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--batches", type=int, default=4000, help="batches timed per repeat for rnnkit")
+    parser.add_argument("--batches", type=int, default=20000, help="batches timed per repeat (rnnkit, floor)")
     parser.add_argument("--keras-batches", type=int, default=300, help="batches timed per repeat for Keras (it is slower)")
     parser.add_argument("--only", nargs="*", choices=list(CONTENDERS), help="run only these contenders")
     parser.add_argument("--worker", help=argparse.SUPPRESS)

@@ -18,29 +18,10 @@ Keras's cuDNN kernels are faster still, so never there.
 
 from __future__ import annotations
 
-import contextlib
-import threading
-
 import keras
 import tensorflow as tf
 
 _CELLS = (keras.layers.LSTMCell, keras.layers.GRUCell, keras.layers.SimpleRNNCell)
-_local = threading.local()
-
-
-@contextlib.contextmanager
-def for_xla():
-    """Trace models inside this block for XLA: their Keras layers, one after another.
-
-    Compiled by XLA, the Keras layers' loop is the faster of the two and takes less CPU time per
-    window (benchmarks/inference.py, docs/performance.md).
-    """
-    previous = getattr(_local, "xla", False)
-    _local.xla = True
-    try:
-        yield
-    finally:
-        _local.xla = previous
 
 
 def eligible(layers, inputs, *, training) -> bool:
@@ -49,11 +30,9 @@ def eligible(layers, inputs, *, training) -> bool:
     Needs two or more LSTM, GRU or SimpleRNN layers with Keras's own cells (not subclasses),
     not Bidirectional, stateful, backwards or unrolled, with default activations and biases; a
     time axis of known length; no recurrent dropout while training (input dropout is applied as
-    Keras applies it); no GPU; and no tracing for XLA (:func:`for_xla`).
+    Keras applies it); and no GPU.
     """
-    if len(layers) < 2 or inputs.shape[1] is None or getattr(_local, "xla", False):
-        return False
-    if tf.config.list_logical_devices("GPU"):
+    if len(layers) < 2 or inputs.shape[1] is None or tf.config.list_logical_devices("GPU"):
         return False
     for layer in layers:
         cell = getattr(layer, "cell", None)

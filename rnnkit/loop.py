@@ -14,13 +14,10 @@ count, i.e. the mean over every (unpadded) output element.
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import keras
 import tensorflow as tf
-
-from rnnkit.models import stacked
 
 # Keras metric functions by the names tasks use; each returns one value per output element.
 METRIC_FUNCTIONS = {"mae": keras.metrics.mean_absolute_error, "accuracy": keras.metrics.sparse_categorical_accuracy}
@@ -39,7 +36,6 @@ class TrainingLoop:
 
     def __init__(self, model, loss, metrics, strategy, *, jit_compile: bool = False) -> None:
         self.model = model
-        self.jit_compile = jit_compile
         self.strategy = strategy
         self.loss = _unreduced(loss)
         self.metrics = {name: METRIC_FUNCTIONS[name] for name in metrics}
@@ -109,7 +105,7 @@ class TrainingLoop:
 
     def _replica_gradients(self, batch):
         variables = self.model.trainable_variables
-        with tf.GradientTape() as tape, stacked.for_xla() if self.jit_compile else contextlib.nullcontext():
+        with tf.GradientTape() as tape:
             sums = self._sums(batch, training=True)
             scaled = self.model.optimizer.scale_loss(sums["loss"])
         return tape.gradient(scaled, variables), sums

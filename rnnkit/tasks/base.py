@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,13 +125,7 @@ def inference_function(model, signature, jit_compile: bool = False):
     """
     import tensorflow as tf
 
-    from rnnkit.models import stacked
-
-    def forward(x):
-        with stacked.for_xla() if jit_compile else contextlib.nullcontext():
-            return model(x, training=False)
-
-    return tf.function(forward, input_signature=[signature], jit_compile=jit_compile)
+    return tf.function(lambda x: model(x, training=False), input_signature=[signature], jit_compile=jit_compile)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

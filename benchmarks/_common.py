@@ -114,6 +114,14 @@ def reference_model():
     return build_model(config, input_features=FEATURES, output_steps=1, output_dim=1, window=WINDOW)
 
 
+def layer_by_layer() -> None:
+    """Switch rnnkit's wavefront loop off in this process: stacked layers run one after another,
+    as Keras runs them (the "+layers" contenders)."""
+    from rnnkit.models import stacked
+
+    stacked.eligible = lambda *args, **kwargs: False
+
+
 def run_worker(argv: list[str], timeout: float = 1800) -> dict:
     """Run ``python argv...`` in a fresh process; its last stdout line is a JSON result."""
     proc = subprocess.run([sys.executable, *argv], capture_output=True, text=True, env=quiet_env(), timeout=timeout, cwd=ROOT)

@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import FEATURES, UNITS, WINDOW, fast_series, fmt, header, med, reference_model, run_worker, table
+from _common import FEATURES, UNITS, WINDOW, fast_series, fmt, header, layer_by_layer, med, reference_model, run_worker, table
 
 CONTENDERS = {
     "rnnkit": "rnnkit inference_function(jit) + forecast, batch 1024 padded",
@@ -77,9 +77,7 @@ def worker(name: str, windows: int) -> dict:
     batch = int(name.split("@")[1]) if "@" in name else 1024
     variant = name.split("@")[0]
     if variant.endswith("+layers"):
-        from rnnkit.models import stacked
-
-        stacked.eligible = lambda *args, **kwargs: False
+        layer_by_layer()
         variant = variant.removesuffix("+layers")
     if variant == "torch":
         import torch

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import BATCH, FEATURES, UNITS, WINDOW, data_file, fmt, header, med, run_worker, table, write_config
+from _common import BATCH, FEATURES, UNITS, WINDOW, data_file, fmt, header, layer_by_layer, med, run_worker, table, write_config
 
 # Training FLOPs per window: 3 x forward; forward = sum over layers 2 * T * 4H * (F_in + H).
 FORWARD_FLOPS = sum(2 * WINDOW * 4 * UNITS * (f_in + UNITS) for f_in in (FEATURES, UNITS))
@@ -61,9 +61,7 @@ def worker_rnnkit(variant: str, data: Path, epochs: int) -> dict:
         tf.config.threading.set_intra_op_parallelism_threads(2)
         tf.config.threading.set_inter_op_parallelism_threads(1)
     if "layers" in flags:
-        from rnnkit.models import stacked
-
-        stacked.eligible = lambda *args, **kwargs: False
+        layer_by_layer()
     if "nodeterm" in flags:
         tf.config.experimental.enable_op_determinism = lambda: None
     train_keys = {}  # config options, set as a user would

@@ -6,6 +6,9 @@ expected; every cell's state structure is handled (LSTM ``[h, c]``, GRU and Simp
 doubled by bidirectional layers); the head reads the last step and emits ``(batch, horizon,
 targets)``; states are returned only on request, so ``fit`` sees a single-output model; the input
 width is declared and checked, not ignored.
+
+Stacked layers on a machine without a GPU run as one wavefront loop (:mod:`rnnkit.models.stacked`)
+where it computes what the layers would; the layers themselves run otherwise.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ class ForecastTask(Task):
     preprocessor_class = Preprocessor
     metrics = ("mae",)
     baseline = "persistence (last observed value)"
+    _compiled: tuple | None = None  # (model, its compiled inference function): see _inference
 
     def prepare(self, config: Config, pre=None):
         return prepare_training_data(config, pre)
@@ -138,7 +139,7 @@ class ForecastTask(Task):
         # would otherwise trace and XLA-compile the same pass four times.
         import tensorflow as tf
 
-        cached = getattr(self, "_compiled", None)
+        cached = self._compiled
         if cached is None or cached[0] is not model:
             signature = tf.TensorSpec((None, pre.window, len(pre.features)), tf.float32)
             cached = self._compiled = (model, inference_function(model, signature, jit_compile=True))

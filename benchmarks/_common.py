@@ -12,6 +12,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -112,6 +113,41 @@ def reference_model():
 
     config = ModelConfig(cell="lstm", units=[UNITS, UNITS], dense=[])
     return build_model(config, input_features=FEATURES, output_steps=1, output_dim=1, window=WINDOW)
+
+
+def forward_flops(features: int = FEATURES, units: int = UNITS, window: int = WINDOW, layers: int = 2) -> int:
+    """Forward FLOPs per window of stacked LSTMs: per layer 2 * T * 4H * (F_in + H) (the gate matmuls)."""
+    inputs = [features] + [units] * (layers - 1)
+    return sum(2 * window * 4 * units * (f_in + units) for f_in in inputs)
+
+
+def gemm_rates(m: int = 2048, k: int = 2048, n: int = 2048, loops: int = 10, repeats: int = 5, jit_compile: bool = False) -> dict:
+    """float32 matmul FLOP/s of a dependent chain ``x @ a @ b @ a @ b ...`` in a tf.function loop,
+    with ``x`` (m, k), ``a`` (k, n), ``b`` (n, k): nothing can be hoisted out of the loop, and every
+    product has the shape asked for (or its transpose). The default is the 2048^3 peak; an LSTM
+    step's gate matmul at batch B is (B, F_in + H) by (F_in + H, 4H). ``jit_compile``: XLA's matmul."""
+    import tensorflow as tf
+
+    x = tf.random.normal((m, k))
+    a = tf.random.normal((k, n)) / k**0.5  # keeps the chained product bounded
+    b = tf.random.normal((n, k)) / n**0.5
+
+    @tf.function(jit_compile=jit_compile)
+    def chain(x, a, b):
+        for _ in tf.range(loops):
+            x = tf.matmul(x, a)
+            if m != n or k != n:
+                x = tf.matmul(x, b)
+        return x
+
+    products = loops * (1 if m == n == k else 2)
+    chain(x, a, b).numpy()
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        chain(x, a, b).numpy()
+        rates.append(2 * m * k * n * products / (time.perf_counter() - start))
+    return {"flops": rates}
 
 
 def layer_by_layer() -> None:

@@ -6,10 +6,12 @@ rnnkit's path is what ``rnnkit predict`` and evaluation run per block:
 ``tf.function``), fixed batch 1024 with the short last batch padded, under the op determinism
 rnnkit turns on. The "+jit" variants were the experiments that chose this path; "rnnkit+nojit"
 is the plain-graph path rnnkit used before; "xla-bare" is the bare XLA function on prebuilt,
-padded windows (no gathering: the compiled model alone).
+padded windows (no gathering: the compiled model alone). "predict" runs ``model.predict`` on
+rnnkit's own model (which takes rnnkit's wavefront loop over the stacked layers);
+"keras-predict" on the plain Keras model a user would write, the issue's reference.
 
 Fairness: every contender computes the same windows and returns them as one numpy array.
-rnnkit gathers its windows from the rows inside the timed part; "predict", "torch" and
+rnnkit gathers its windows from the rows inside the timed part; the predicts, "torch" and
 "xla-bare" get them materialised beforehand (as a numpy script would hold them), so the
 comparison is, if anything, unfavourable to rnnkit. rnnkit also computes the padded rows of its
 last batch. "cpu s/1k" is the process CPU time per 1,000 windows: less sensitive than
@@ -19,6 +21,11 @@ Same model (LSTM(128) -> LSTM(128) -> Dense(1), untrained weights: speed does no
 them), same windows, one fresh process per contender and repeat, contenders alternating. The
 first batch (tracing/compiling) is excluded; the window count is deliberately not a multiple of
 the batch, so a short last batch occurs, as in real files.
+
+After each repeat a process times float32 matmul chains (2048^3, and the model's own step
+shape through TensorFlow's and XLA's matmul). A forward pass costs at least its gate matmuls, so
+the best of those rates bounds how fast any float32 implementation can run: the report's last
+lines turn it into windows/s and into ratios against the references.
 
     python benchmarks/inference.py              # 8,492 windows, 3 repeats
     python benchmarks/inference.py --quick      # 4,396 windows
@@ -34,14 +41,35 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import FEATURES, UNITS, WINDOW, fast_series, fmt, header, layer_by_layer, med, reference_model, run_worker, table
+from _common import (
+    FEATURES,
+    UNITS,
+    WINDOW,
+    fast_series,
+    fmt,
+    forward_flops,
+    gemm_rates,
+    header,
+    layer_by_layer,
+    med,
+    reference_model,
+    run_worker,
+    table,
+)
+
+FLOPS = forward_flops()
+# The second layer's gate matmul at batch 1024: (1024, H + H) by (H + H, 4H), chained with its transpose.
+STEP_GEMM = (1024, 2 * UNITS, 4 * UNITS)
 
 CONTENDERS = {
     "rnnkit": "rnnkit inference_function(jit) + forecast, batch 1024 padded",
+    "rnnkit+1stream": "rnnkit path, one batch at a time (forecast.STREAMS = 1)",
+    "rnnkit+3streams": "rnnkit path, three batches at a time (forecast.STREAMS = 3)",
     "rnnkit+nojit": "plain tf.function (no XLA), batch 1024",
     "rnnkit+layers": "rnnkit path, stacked layers run one after another by Keras (no wavefront loop)",
     "rnnkit+nojit+layers": "plain tf.function (no XLA), Keras layers one after another",
-    "predict": "raw model.predict(numpy windows, batch_size=1024)",
+    "predict": "raw model.predict(numpy windows, batch_size=1024) on rnnkit's model",
+    "keras-predict": "raw model.predict, batch_size=1024, on a plain Keras Sequential(LSTM, LSTM, Dense)",
     "torch": "PyTorch nn.LSTM(2 layers) no_grad, batch 1024, 2 threads",
     "xla-bare": "tf.function(jit_compile=True) on prebuilt windows, batch 1024, last batch padded as in rnnkit",
     "rnnkit+jit-pad": "tf.function(jit_compile=True), fixed batch 1024, last batch padded",
@@ -57,6 +85,7 @@ CONTENDERS = {
 MAIN = [
     "rnnkit",
     "predict",
+    "keras-predict",
     "torch",
     "xla-bare",
     "rnnkit+nojit",
@@ -100,7 +129,7 @@ def worker(name: str, windows: int) -> dict:
 
         if variant == "rnnkit+nodeterm":
             tf.config.experimental.enable_op_determinism = lambda: None
-        if variant != "predict":
+        if not variant.endswith("predict"):
             training._import_tensorflow(42)  # as rnnkit predict does: seed and op determinism
         pre = Preprocessor(
             None, None, None, [f"f{i}" for i in range(FEATURES)], ["f0"], WINDOW, 1, "none", "error", "none", {}, {}
@@ -108,7 +137,18 @@ def worker(name: str, windows: int) -> dict:
         model = reference_model()
         cutter = WindowCutter(x, x[:, :1], pre)
         origins = np.arange(WINDOW - 1, len(x), dtype=np.int64)
-        if variant == "predict":
+        if variant == "keras-predict":
+            import keras
+
+            model = keras.Sequential(
+                [
+                    keras.Input((WINDOW, FEATURES)),
+                    keras.layers.LSTM(UNITS, return_sequences=True),
+                    keras.layers.LSTM(UNITS),
+                    keras.layers.Dense(1),
+                ]
+            )
+        if variant.endswith("predict"):
             inputs = np.lib.stride_tricks.sliding_window_view(x, WINDOW, axis=0).transpose(0, 2, 1).copy()
 
             def run(count):
@@ -151,8 +191,12 @@ def worker(name: str, windows: int) -> dict:
                 )
 
         else:
+            from rnnkit.tasks import forecast as forecast_module
             from rnnkit.tasks.base import inference_function
             from rnnkit.tasks.forecast import forecast
+
+            if variant.endswith(("stream", "streams")):
+                forecast_module.STREAMS = int(variant.split("+")[1][0])
 
             spec = tf.TensorSpec((None, WINDOW, FEATURES), tf.float32)
             infer = inference_function(model, spec, jit_compile=True)
@@ -176,8 +220,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--contenders", default=",".join(MAIN), help=f"comma list from {list(CONTENDERS)}")
+    parser.add_argument("--no-gemm", action="store_true", help="skip the float32 GEMM ceiling")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker == "gemm":
+        step = [gemm_rates(*STEP_GEMM, jit_compile=jit)["flops"] for jit in (False, True)]
+        print(json.dumps({"peak": gemm_rates()["flops"], "step": step[0] + step[1]}))
+        return
     if args.worker:
         print(json.dumps(worker(args.worker, args.windows)))
         return
@@ -185,14 +234,19 @@ def main() -> None:
         args.windows = 4096 + 300
     names = args.contenders.split(",")
     results: dict[str, list[dict]] = {n: [] for n in names}
+    gemm: dict[str, list[float]] = {"peak": [], "step": []}
     for repeat in range(args.repeats):
         order = names[repeat % len(names) :] + names[: repeat % len(names)]
         for name in order:
             results[name].append(run_worker([__file__, "--worker", name, "--windows", str(args.windows)]))
             print(f"repeat {repeat + 1} {name}: {results[name][-1]['rate']:,.0f} windows/s", file=sys.stderr)
+        if not args.no_gemm:
+            for key, rates in run_worker([__file__, "--worker", "gemm"]).items():
+                gemm[key] += rates
     base = med(r["rate"] for r in results[names[0]])[0]
     # Ratios against the references too, when they ran: these are the issue's goals.
-    references = [n for n in ("predict", "torch") if n in results and n != names[0]]
+    references = [n for n in ("predict", "keras-predict", "torch") if n in results and n != names[0]]
+    peak = max(gemm["peak"], default=float("nan"))
     print(
         header(
             "Inference throughput",
@@ -212,12 +266,33 @@ def main() -> None:
                 fmt(rate[2]),
                 f"{rate[0] / base:.2f}x",
                 *(f"{rate[0] / med(r['rate'] for r in results[ref])[0]:.2f}x" for ref in references),
+                f"{rate[0] * FLOPS / 1e9:.0f}" + (f" ({100 * rate[0] * FLOPS / peak:.0f}%)" if gemm["peak"] else ""),
                 f"{med(r['cpu_per_1k'] for r in results[name])[0]:.2f}",
                 f"{med(r['warm_s'] for r in results[name])[0]:.2f}",
             ]
         )
     ratios = [f"vs {n}" for n in [names[0], *references]]
-    print(table(["contender", "windows/s median", "min", "max", *ratios, "cpu s/1k", "first batch s"], rows))
+    columns = ["contender", "windows/s median", "min", "max", *ratios, "GFLOP/s (of GEMM peak)", "cpu s/1k", "first batch s"]
+    print(table(columns, rows))
+    if gemm["peak"]:
+        print(ceiling(gemm, {n: med(r["rate"] for r in results[n])[0] for n in references}))
+
+
+def ceiling(gemm: dict[str, list[float]], references: dict[str, float]) -> str:
+    """What the float32 GEMM rates allow: a forward pass is at least its gate matmuls, so no float32
+    implementation runs faster than FLOPS per window at the GEMM rate."""
+    lines = [f"\nForward FLOPs per window: {FLOPS / 1e6:.1f} M (the gate matmuls). float32 GEMM ceilings:"]
+    m, k, n = STEP_GEMM
+    step = f"the LSTM step's shape, {m} x {k} by {k} x {n} (TensorFlow's and XLA's matmul)"
+    for key, label in (("peak", "2048^3 chain"), ("step", step)):
+        best = max(gemm[key])
+        windows = best / FLOPS
+        vs = ", ".join(f"{windows / rate:.2f}x {name}" for name, rate in references.items())
+        lines.append(
+            f"- {label}: best {best / 1e9:,.0f} GFLOP/s (median {med(gemm[key])[0] / 1e9:,.0f}) "
+            f"= {windows:,.0f} windows/s at most ({vs})"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

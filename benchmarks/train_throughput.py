@@ -24,11 +24,25 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import BATCH, FEATURES, UNITS, WINDOW, data_file, fmt, header, layer_by_layer, med, run_worker, table, write_config
+from _common import (
+    BATCH,
+    FEATURES,
+    UNITS,
+    WINDOW,
+    data_file,
+    fmt,
+    forward_flops,
+    gemm_rates,
+    header,
+    layer_by_layer,
+    med,
+    run_worker,
+    table,
+    write_config,
+)
 
 # Training FLOPs per window: 3 x forward; forward = sum over layers 2 * T * 4H * (F_in + H).
-FORWARD_FLOPS = sum(2 * WINDOW * 4 * UNITS * (f_in + UNITS) for f_in in (FEATURES, UNITS))
-TRAIN_FLOPS = 3 * FORWARD_FLOPS
+TRAIN_FLOPS = 3 * forward_flops()
 
 MAIN = ["rnnkit", "keras", "torch"]
 TUNING = ["rnnkit", "rnnkit+layers", "rnnkit+threads", "rnnkit+nodeterm", "rnnkit+tfdata1", "rnnkit+jit", "rnnkit+bf16"]
@@ -179,27 +193,6 @@ def worker_torch(data: Path, epochs: int) -> dict:
     return {"epoch_s": times, "windows": len(inputs)}
 
 
-def worker_gemm(size: int = 2048, loops: int = 10, repeats: int = 5) -> dict:
-    import tensorflow as tf
-
-    a = tf.random.normal((size, size))
-    b = tf.random.normal((size, size)) / size**0.5  # keeps the chained product bounded
-
-    @tf.function
-    def chain(x, w):
-        for _ in tf.range(loops):  # a dependent chain: nothing can be hoisted out of the loop
-            x = tf.matmul(x, w)
-        return x
-
-    chain(a, b).numpy()
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        chain(a, b).numpy()
-        rates.append(2 * size**3 * loops / (time.perf_counter() - start))
-    return {"flops": rates}
-
-
 # ------------------------------------------------------------------------------------------------
 # driver
 
@@ -232,7 +225,7 @@ def main() -> None:
 
     if args.worker:
         if args.worker == "gemm":
-            result = worker_gemm()
+            result = gemm_rates()
         elif args.worker == "keras":
             result = worker_keras(Path(args.data), args.epochs)
         elif args.worker == "torch":

@@ -144,3 +144,26 @@ def test_forecast_in_padded_batches_equals_the_plain_model(tmp_path):
         assert got.shape == expected.shape
         np.testing.assert_allclose(got, expected, atol=1e-6)
     np.testing.assert_allclose(forecast(infer, cutter, origins[-1:], 16), expected[-1:], atol=1e-6)  # one window
+
+
+def test_forecast_streams_do_not_change_the_outputs(tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    from rnnkit.config import ModelConfig
+    from rnnkit.models import build_model
+    from rnnkit.tasks import forecast as forecast_module
+    from rnnkit.tasks.base import inference_function
+
+    pre, arrays = prepared(tmp_path, horizon=2)
+    model = build_model(ModelConfig(cell="gru", units=[5, 4], dense=[]), **ForecastTask().model_kwargs(pre))
+    cutter = WindowCutter(arrays.x, arrays.y, pre)
+    origins = arrays.origins["train"]
+    infer = inference_function(model, tf.TensorSpec((None, pre.window, len(pre.features)), tf.float32), jit_compile=True)
+    results = {}
+    for streams in (1, 2, 3):
+        monkeypatch.setattr(forecast_module, "STREAMS", streams)
+        results[streams] = forecast_module.forecast(infer, cutter, origins, 5)  # many short batches, in order
+    assert results[1].shape == (len(origins), 2, 1)
+    np.testing.assert_array_equal(results[2], results[1])  # bit for bit: each batch is computed alone
+    np.testing.assert_array_equal(results[3], results[1])
+    np.testing.assert_allclose(results[1], model(cutter.inputs(origins), training=False).numpy(), atol=1e-6)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from rnnkit.tasks.base import Datasets, PredictStats, Task, epoch_datasets, infe
 # wavefront loop (4,601 vs 4,379 windows/s) and 65 MiB lighter at peak training on 5M rows with
 # val/test splits (+504 vs +569 MiB over the framework; docs/performance.md, section e).
 EVAL_BATCH = 256
+# Batches a forecast runs at once, each on its own thread (see forecast).
+STREAMS = 2
 _LOSSES = {"mse": "mean_squared_error", "mae": "mean_absolute_error"}
 
 
@@ -154,7 +157,10 @@ def forecast(infer, cutter, origins: np.ndarray, batch_size: int) -> np.ndarray:
     padded rows are dropped from the output. Windows are gathered batch by batch with eager ops
     rather than through a tf.data pipeline, whose construction (tracing its map function, about
     0.1-0.3 s) cost more than the gathers it would overlap with the model (about 1% of a batch).
-    Measured in docs/performance.md (benchmarks/inference.py).
+    ``STREAMS`` batches are in flight at once, each gathered and run by its own thread: one
+    compiled call leaves a core idle between its matmuls, which the other stream fills. Every
+    batch is computed alone, so the outputs do not depend on the streams. Measured in
+    docs/performance.md (benchmarks/inference.py).
     """
     import tensorflow as tf
 
@@ -164,7 +170,14 @@ def forecast(infer, cutter, origins: np.ndarray, batch_size: int) -> np.ndarray:
     padded = np.empty(num_batches(count, batch_size) * batch_size, dtype=np.int64)
     padded[:count] = origins
     padded[count:] = origins[-1] if count else 0
-    outputs = [
-        infer(cutter.inputs(tf.constant(padded[start : start + batch_size]))).numpy() for start in range(0, count, batch_size)
-    ]
+
+    def run(start: int) -> np.ndarray:
+        return infer(cutter.inputs(tf.constant(padded[start : start + batch_size]))).numpy()
+
+    starts = range(0, count, batch_size)
+    if STREAMS < 2 or len(starts) < 2:
+        outputs = [run(start) for start in starts]
+    else:
+        with ThreadPoolExecutor(STREAMS) as pool:
+            outputs = list(pool.map(run, starts))
     return np.concatenate(outputs)[:count]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from conftest import make_series, write_config
 
 from rnnkit.config import load_config
@@ -167,3 +168,23 @@ def test_forecast_streams_do_not_change_the_outputs(tmp_path, monkeypatch):
     np.testing.assert_array_equal(results[2], results[1])  # bit for bit: each batch is computed alone
     np.testing.assert_array_equal(results[3], results[1])
     np.testing.assert_allclose(results[1], model(cutter.inputs(origins), training=False).numpy(), atol=1e-6)
+
+
+def test_forecast_stops_at_the_first_failing_batch(tmp_path):
+    from rnnkit.tasks.forecast import forecast
+
+    pre, arrays = prepared(tmp_path)
+    cutter = WindowCutter(arrays.x, arrays.y, pre)
+    origins = arrays.origins["train"]
+    calls = []
+
+    def infer(x):
+        calls.append(len(calls))
+        if len(calls) == 1:
+            raise KeyboardInterrupt  # as Ctrl-C would, in the middle of a block
+        return x[:, -1:, :1]
+
+    with pytest.raises(KeyboardInterrupt):
+        forecast(infer, cutter, origins, 2)
+    assert len(origins) // 2 > 20
+    assert len(calls) <= 4  # the batches already running finish; Executor.map cancels the queued ones

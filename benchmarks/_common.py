@@ -121,7 +121,7 @@ def forward_flops(features: int = FEATURES, units: int = UNITS, window: int = WI
     return sum(2 * window * 4 * units * (f_in + units) for f_in in inputs)
 
 
-def gemm_rates(m: int = 2048, k: int = 2048, n: int = 2048, loops: int = 10, repeats: int = 5, jit_compile: bool = False) -> dict:
+def gemm_rates(m: int = 2048, k: int = 2048, n: int = 2048, loops: int = 5, repeats: int = 5, jit_compile: bool = False) -> dict:
     """float32 matmul FLOP/s of a dependent chain ``x @ a @ b @ a @ b ...`` in a tf.function loop,
     with ``x`` (m, k), ``a`` (k, n), ``b`` (n, k): nothing can be hoisted out of the loop, and every
     product has the shape asked for (or its transpose). The default is the 2048^3 peak; an LSTM
@@ -135,18 +135,15 @@ def gemm_rates(m: int = 2048, k: int = 2048, n: int = 2048, loops: int = 10, rep
     @tf.function(jit_compile=jit_compile)
     def chain(x, a, b):
         for _ in tf.range(loops):
-            x = tf.matmul(x, a)
-            if m != n or k != n:
-                x = tf.matmul(x, b)
+            x = tf.matmul(tf.matmul(x, a), b)
         return x
 
-    products = loops * (1 if m == n == k else 2)
     chain(x, a, b).numpy()
     rates = []
     for _ in range(repeats):
         start = time.perf_counter()
         chain(x, a, b).numpy()
-        rates.append(2 * m * k * n * products / (time.perf_counter() - start))
+        rates.append(2 * m * k * n * 2 * loops / (time.perf_counter() - start))
     return {"flops": rates}
 
 

@@ -147,44 +147,107 @@ def test_forecast_in_padded_batches_equals_the_plain_model(tmp_path):
     np.testing.assert_allclose(forecast(infer, cutter, origins[-1:], 16), expected[-1:], atol=1e-6)  # one window
 
 
-def test_forecast_streams_do_not_change_the_outputs(tmp_path, monkeypatch):
+def test_forecast_streams_do_not_change_the_outputs(tmp_path):
     import tensorflow as tf
 
     from rnnkit.config import ModelConfig
     from rnnkit.models import build_model
-    from rnnkit.tasks import forecast as forecast_module
     from rnnkit.tasks.base import inference_function
+    from rnnkit.tasks.forecast import forecast
 
     pre, arrays = prepared(tmp_path, horizon=2)
     model = build_model(ModelConfig(cell="gru", units=[5, 4], dense=[]), **ForecastTask().model_kwargs(pre))
     cutter = WindowCutter(arrays.x, arrays.y, pre)
     origins = arrays.origins["train"]
     infer = inference_function(model, tf.TensorSpec((None, pre.window, len(pre.features)), tf.float32), jit_compile=True)
-    results = {}
-    for streams in (1, 2, 3):
-        monkeypatch.setattr(forecast_module, "STREAMS", streams)
-        results[streams] = forecast_module.forecast(infer, cutter, origins, 5)  # many short batches, in order
+    results = {streams: forecast(infer, cutter, origins, 5, streams=streams) for streams in (1, 2, 3)}  # many short batches
     assert results[1].shape == (len(origins), 2, 1)
-    np.testing.assert_array_equal(results[2], results[1])  # bit for bit: each batch is computed alone
+    np.testing.assert_array_equal(results[2], results[1])  # bit for bit, in order: each batch is computed alone
     np.testing.assert_array_equal(results[3], results[1])
     np.testing.assert_allclose(results[1], model(cutter.inputs(origins), training=False).numpy(), atol=1e-6)
 
 
-def test_forecast_stops_at_the_first_failing_batch(tmp_path):
+def _recording_infer(fail_on=None, action=None):
+    # An infer that records which thread ran each batch and runs action() on the batch of windows
+    # whose first input equals fail_on (chosen by content, so which thread gets it does not matter).
+    import threading
+
+    lock, calls = threading.Lock(), []
+
+    def infer(x):
+        with lock:
+            calls.append(threading.get_ident())
+        if fail_on is not None and np.array_equal(x.numpy()[0], fail_on):
+            action()
+        return x[:, -1:, :1]
+
+    return infer, calls
+
+
+def test_forecast_runs_two_streams_on_a_cpu_and_one_on_a_gpu(tmp_path, monkeypatch):
+    import threading
+
+    import tensorflow as tf
+
     from rnnkit.tasks.forecast import forecast
 
     pre, arrays = prepared(tmp_path)
     cutter = WindowCutter(arrays.x, arrays.y, pre)
     origins = arrays.origins["train"]
-    calls = []
+    infer, calls = _recording_infer()
+    expected = cutter.inputs(origins).numpy()[:, -1:, :1]
+    np.testing.assert_array_equal(forecast(infer, cutter, origins, 4), expected)
+    assert len(set(calls)) == 2 and threading.get_ident() not in calls  # two worker threads
+    monkeypatch.setattr(tf.config, "list_logical_devices", lambda kind=None: ["/GPU:0"] if kind == "GPU" else [])
+    calls.clear()
+    np.testing.assert_array_equal(forecast(infer, cutter, origins, 4), expected)
+    assert set(calls) == {threading.get_ident()}  # a GPU: one batch at a time, as before the streams
 
-    def infer(x):
-        calls.append(len(calls))
-        if len(calls) == 1:
-            raise KeyboardInterrupt  # as Ctrl-C would, in the middle of a block
-        return x[:, -1:, :1]
 
-    with pytest.raises(KeyboardInterrupt):
-        forecast(infer, cutter, origins, 2)
-    assert len(origins) // 2 > 20
-    assert len(calls) <= 4  # the batches already running finish; Executor.map cancels the queued ones
+@pytest.mark.parametrize("interrupt", ["error", "ctrl-c"])
+def test_forecast_stops_soon_after_a_failing_batch(tmp_path, interrupt):
+    import _thread
+
+    from rnnkit.tasks.forecast import forecast
+
+    pre, arrays = prepared(tmp_path)
+    cutter = WindowCutter(arrays.x, arrays.y, pre)
+    origins = arrays.origins["train"]
+    batches = num_batches(len(origins), 2)
+    third = cutter.inputs(origins[4:5]).numpy()[0]  # the first window of the third batch
+
+    def error():
+        raise ValueError("bad batch")
+
+    # ctrl-c: SIGINT as Python delivers it, to the main thread while it waits for a batch.
+    action = error if interrupt == "error" else _thread.interrupt_main
+    infer, calls = _recording_infer(fail_on=third, action=action)
+    with pytest.raises(ValueError if interrupt == "error" else KeyboardInterrupt):
+        forecast(infer, cutter, origins, 2, streams=2)
+    assert batches > 30
+    assert len(calls) < 12  # the running batches finish and a few more; the rest are never queued
+
+
+def test_forecast_threads_run_at_most_a_batch_ahead_of_the_caller():
+    import threading
+    import time
+
+    from rnnkit.tasks.forecast import _in_order
+
+    lock, started, taken = threading.Lock(), [0], [0]
+    ahead = []
+
+    def work(item):
+        with lock:
+            started[0] += 1
+            ahead.append(started[0] - taken[0])
+        return item * item
+
+    results = []
+    for value in _in_order(work, range(40), 2):  # a slow caller: the threads must wait for it
+        with lock:
+            taken[0] += 1
+        results.append(value)
+        time.sleep(0.002)
+    assert results == [i * i for i in range(40)]
+    assert max(ahead) <= 3  # two running and one waiting, not the whole list queued up front

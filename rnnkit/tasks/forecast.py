@@ -161,7 +161,7 @@ def forecast(infer, cutter, origins: np.ndarray, batch_size: int, streams: int |
 
     ``streams`` batches (default ``STREAMS``; one when a GPU is present, where this was not
     measured) are in flight at once, each gathered and run by its own thread: on 2 CPU cores two
-    streams predict 1.16-1.20x as fast as one, at less CPU time per window
+    streams predict 1.16-1.26x as fast as one, at less CPU time per window
     (docs/performance.md, section d). Every batch is computed alone, so the outputs do not depend
     on the streams. The threads do not inherit thread-local TensorFlow state such as a
     ``tf.device`` or distribution-strategy scope: call this outside them.

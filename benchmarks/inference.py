@@ -45,23 +45,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (
-    FEATURES,
-    UNITS,
-    WINDOW,
-    fast_series,
-    fmt,
-    forward_flops,
-    gemm_rates,
-    header,
-    layer_by_layer,
-    med,
-    reference_model,
-    run_worker,
-    table,
-)
+import _common
+from _common import FEATURES, UNITS, WINDOW, fast_series, fmt, header, layer_by_layer, med, reference_model, run_worker, table
 
-FLOPS = forward_flops()
+FLOPS = _common.forward_flops()
 # GEMM timings after each repeat: (m, k, n), XLA or not, label. The step shape is the second
 # layer's gate matmul at batch 1024: (1024, H + H) by (H + H, 4H), chained with its transpose.
 STEP = (1024, 2 * UNITS, 4 * UNITS)
@@ -240,7 +227,7 @@ def main() -> None:
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker == "gemm":
-        rates = {key: gemm_rates(*shape, jit_compile=jit)["flops"] for key, (shape, jit, _) in GEMMS.items()}
+        rates = {key: _common.gemm_rates(*shape, jit_compile=jit)["flops"] for key, (shape, jit, _) in GEMMS.items()}
         print(json.dumps(rates))
         return
     if args.worker:

@@ -24,25 +24,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (
-    BATCH,
-    FEATURES,
-    UNITS,
-    WINDOW,
-    data_file,
-    fmt,
-    forward_flops,
-    gemm_rates,
-    header,
-    layer_by_layer,
-    med,
-    run_worker,
-    table,
-    write_config,
-)
+import _common
+from _common import BATCH, FEATURES, UNITS, WINDOW, data_file, fmt, header, layer_by_layer, med, run_worker, table, write_config
 
 # Training FLOPs per window: 3 x forward; forward = sum over layers 2 * T * 4H * (F_in + H).
-TRAIN_FLOPS = 3 * forward_flops()
+TRAIN_FLOPS = 3 * _common.forward_flops()
 
 MAIN = ["rnnkit", "keras", "torch"]
 TUNING = ["rnnkit", "rnnkit+layers", "rnnkit+threads", "rnnkit+nodeterm", "rnnkit+tfdata1", "rnnkit+jit", "rnnkit+bf16"]
@@ -225,7 +211,7 @@ def main() -> None:
 
     if args.worker:
         if args.worker == "gemm":
-            result = gemm_rates()
+            result = _common.gemm_rates()
         elif args.worker == "keras":
             result = worker_keras(Path(args.data), args.epochs)
         elif args.worker == "torch":

@@ -1,7 +1,7 @@
 """Run every rnnkit benchmark in turn and print their markdown tables (docs/performance.md).
 
-    python benchmarks/run_all.py            # full: about 35 minutes on 2 CPU cores
-    python benchmarks/run_all.py --quick    # about 15 minutes
+    python benchmarks/run_all.py            # full: about 45 minutes on 2 CPU cores
+    python benchmarks/run_all.py --quick    # about 20 minutes
     python benchmarks/run_all.py --only train,inference
 
 Each benchmark alternates its contenders and reports medians with min and max; run nothing
@@ -23,6 +23,7 @@ STEPS = {
     "memory": ["memory.py"],  # e (training), f (predict CLI)
     "pipeline": ["window_pipeline.py", "--batches", "1000", "--keras-batches", "100"],  # e (windows/s)
     "startup": ["startup.py"],  # g
+    "tasks": ["tasks.py"],  # the tasks of issue #3: training vs plain Keras
 }
 
 

@@ -109,6 +109,25 @@ def test_padding_never_changes_a_prediction(tokens):
     np.testing.assert_allclose(alone[0], padded, atol=1e-6)
 
 
+def test_sequence_predictions_run_one_compiled_pass_for_every_batch_shape(tmp_path, sequences_csv):
+    from rnnkit.data.seq_pipeline import pad_batch
+    from rnnkit.models import build_model
+    from rnnkit.tasks import get_task
+
+    config = load_config(config_file(tmp_path, "classify", classify_data(sequences_csv)))
+    task = get_task("classify")
+    pre, _ = task.prepare(config)
+    model = build_model(config.model, **task.model_kwargs(pre))
+    infer = task._inference(model, pre)
+    rng = np.random.default_rng(0)
+    for lengths in ([5], [5, 12], [3, 3, 40]):  # batch sizes and padded lengths vary, as in predict
+        batch = pad_batch([rng.normal(size=(n, pre.input_width)).astype("float32") for n in lengths])
+        np.testing.assert_allclose(np.asarray(infer(batch)), np.asarray(model(batch, training=False)), atol=1e-5)
+    assert infer.experimental_get_tracing_count() == 1  # traced once, not per shape
+    assert task._inference(model, pre) is infer  # reused for the same model (val, test, predict)
+    assert task._inference(build_model(config.model, **task.model_kwargs(pre)), pre) is not infer
+
+
 def test_stepping_through_the_state_equals_running_the_whole_prefix():
     from rnnkit.models import RecurrentModel
 

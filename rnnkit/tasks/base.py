@@ -37,6 +37,17 @@ class Task(ABC):
     name = ""
     preprocessor_class: Any = None
     metrics: tuple[str, ...] = ()  # Keras metric names shown during training
+    _compiled: tuple | None = None  # (model, its compiled forward pass): see compiled_pass
+
+    def compiled_pass(self, model, signature, *, jit_compile: bool = False):
+        """The model's forward pass (no dropout) as one graph function for inputs of ``signature``,
+        built once per model: evaluating val and test and predicting would otherwise trace it
+        again each time. A graph, not eager calls: an eager Keras RNN runs its steps op by op
+        from Python, 11-70x slower on the example models (docs/performance.md)."""
+        cached = self._compiled
+        if cached is None or cached[0] is not model:
+            cached = self._compiled = (model, inference_function(model, signature, jit_compile=jit_compile))
+        return cached[1]
 
     @abstractmethod
     def prepare(self, config: Config, pre=None) -> tuple[Any, Any]:

@@ -13,7 +13,7 @@ from rnnkit.config import Config
 from rnnkit.data.prepare import SeriesArrays, count_missing, prepare_eval_data, prepare_training_data, summarize
 from rnnkit.data.schema import Preprocessor
 from rnnkit.metrics import forecast_metrics, skill
-from rnnkit.tasks.base import Datasets, PredictStats, Task, epoch_datasets, inference_function
+from rnnkit.tasks.base import Datasets, PredictStats, Task, epoch_datasets
 
 # Windows per model call in validation and evaluation. 256 rather than 1,024: as fast with the
 # wavefront loop (4,601 vs 4,379 windows/s) and 65 MiB lighter at peak training on 5M rows with
@@ -29,7 +29,6 @@ class ForecastTask(Task):
     preprocessor_class = Preprocessor
     metrics = ("mae",)
     baseline = "persistence (last observed value)"
-    _compiled: tuple | None = None  # (model, its compiled inference function): see _inference
 
     def prepare(self, config: Config, pre=None):
         return prepare_training_data(config, pre)
@@ -139,15 +138,11 @@ class ForecastTask(Task):
         return PredictStats(rows, stream.series_seen, stream.rows_read, stream.short_series)
 
     def _inference(self, model, pre: Preprocessor):
-        # One compiled function per model: evaluating and plotting val and test after training
-        # would otherwise trace and XLA-compile the same pass four times.
+        # XLA-compiled once per model: evaluating and plotting val and test after training would
+        # otherwise compile the same pass four times.
         import tensorflow as tf
 
-        cached = self._compiled
-        if cached is None or cached[0] is not model:
-            signature = tf.TensorSpec((None, pre.window, len(pre.features)), tf.float32)
-            cached = self._compiled = (model, inference_function(model, signature, jit_compile=True))
-        return cached[1]
+        return self.compiled_pass(model, tf.TensorSpec((None, pre.window, len(pre.features)), tf.float32), jit_compile=True)
 
 
 def forecast(infer, cutter, origins: np.ndarray, batch_size: int, streams: int | None = None) -> np.ndarray:

@@ -70,8 +70,9 @@ class GenerateTask(Task):
         total, count, correct = 0.0, 0, 0
         unigram = np.asarray(pre.unigram)
         baseline_total = 0.0
+        infer = self.compiled_pass(model, tf.TensorSpec((None, pre.window), tf.int32))
         for x, y in ordered_dataset(TokenWindows(data.ids, pre.window), origins, EVAL_BATCH):
-            logits = model(x, training=False)
+            logits = infer(x)
             losses = tf.keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True).numpy()
             total += float(losses.sum())
             count += losses.size

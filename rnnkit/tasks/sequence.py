@@ -116,13 +116,14 @@ class SequenceTask(Task):
             pre.target,
             *[f"p_{label}" for label in pre.labels],
         ]
+        infer = self._inference(model, pre)
         rows = 0
         for ids, sequences, times in stream.blocks():
             order = np.argsort([len(s) for s in sequences], kind="stable")  # similar lengths batch together
             probabilities: list[np.ndarray | None] = [None] * len(sequences)
             for start in range(0, len(order), batch_size):
                 chosen = order[start : start + batch_size]
-                logits = np.asarray(model(pad_batch([sequences[i] for i in chosen]), training=False))
+                logits = np.asarray(infer(pad_batch([sequences[i] for i in chosen])))
                 for position, i in enumerate(chosen):
                     probabilities[i] = softmax(logits[position, : len(sequences[i])] if self.per_step else logits[position])
             frame = self._output_frame(pre, key, ids, times, probabilities)
@@ -131,6 +132,16 @@ class SequenceTask(Task):
         return PredictStats(rows, stream.sequences, stream.rows_read)
 
     # ----------------------------------------------------------------------------------------
+
+    def _inference(self, model, pre: SequencePreprocessor):
+        # Batches of any size and length (predict pads each batch to its own longest sequence).
+        import tensorflow as tf
+
+        if pre.is_text:
+            signature = tf.TensorSpec((None, None), tf.int32)
+        else:
+            signature = tf.TensorSpec((None, None, pre.input_width), tf.float32)
+        return self.compiled_pass(model, signature)
 
     def _cutter(self, pre: SequencePreprocessor, data: SequenceArrays, index: np.ndarray):
         from rnnkit.data.seq_pipeline import SequenceCutter
@@ -156,9 +167,10 @@ class SequenceTask(Task):
     def _predict_split(self, model, pre: SequencePreprocessor, data: SequenceArrays, index: np.ndarray):
         from rnnkit.data.pipeline import ordered_dataset
 
+        infer = self._inference(model, pre)
         truths, predictions = [], []
         for x, y, w in ordered_dataset(self._cutter(pre, data, index), index, EVAL_BATCH):
-            predicted = np.asarray(model(x, training=False)).argmax(axis=-1)
+            predicted = np.asarray(infer(x)).argmax(axis=-1)
             if self.per_step:
                 keep = w.numpy() > 0
                 truths.append(y.numpy()[keep])

@@ -147,6 +147,47 @@ def gemm_rates(m: int = 2048, k: int = 2048, n: int = 2048, loops: int = 5, repe
     return {"flops": rates}
 
 
+def time_epochs() -> tuple[list[float], list[float], list[float]]:
+    """Patch rnnkit's RunRecorder in this process to record, per epoch, when it began, when it ended
+    (after validation) and when its end-of-epoch work (checkpointing) was done; returns those lists."""
+    from rnnkit.callbacks import RunRecorder
+
+    begins: list[float] = []
+    ends: list[float] = []
+    saved: list[float] = []
+    on_begin, on_end = RunRecorder.on_epoch_begin, RunRecorder.on_epoch_end
+
+    def epoch_begin(self, epoch, logs=None):
+        begins.append(time.perf_counter())
+        return on_begin(self, epoch, logs)
+
+    def epoch_end(self, epoch, logs=None):
+        ends.append(time.perf_counter())
+        result = on_end(self, epoch, logs)
+        saved.append(time.perf_counter())
+        return result
+
+    RunRecorder.on_epoch_begin, RunRecorder.on_epoch_end = epoch_begin, epoch_end
+    return begins, ends, saved
+
+
+def keras_epoch_timer():
+    """``(callback, times)``: a Keras callback that appends each epoch's seconds (validation
+    included) to ``times``."""
+    import keras
+
+    times: list[float] = []
+
+    class Timer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            times.append(time.perf_counter() - self.start)
+
+    return Timer(), times
+
+
 def layer_by_layer() -> None:
     """Switch rnnkit's wavefront loop off in this process: stacked layers run one after another,
     as Keras runs them (the "+layers" contenders)."""

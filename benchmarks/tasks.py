@@ -27,11 +27,10 @@ import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, fmt, header, med, run_worker, table
+from _common import ROOT, fmt, header, keras_epoch_timer, med, run_worker, table, time_epochs
 
 TASKS = {
     "classify": "activity.yaml",
@@ -52,22 +51,10 @@ def bench_config(name: str, epochs: int):
 
 
 def worker_rnnkit(name: str, epochs: int) -> dict:
-    from rnnkit.callbacks import RunRecorder
     from rnnkit.training import train
 
     config = bench_config(name, epochs)
-    begins, ends = [], []
-    on_begin, on_end = RunRecorder.on_epoch_begin, RunRecorder.on_epoch_end
-
-    def epoch_begin(self, epoch, logs=None):
-        begins.append(time.perf_counter())
-        return on_begin(self, epoch, logs)
-
-    def epoch_end(self, epoch, logs=None):
-        ends.append(time.perf_counter())
-        return on_end(self, epoch, logs)
-
-    RunRecorder.on_epoch_begin, RunRecorder.on_epoch_end = epoch_begin, epoch_end
+    begins, ends, _ = time_epochs()
     with tempfile.TemporaryDirectory() as tmp:
         config = config.model_copy(update={"output": config.output.model_copy(update={"dir": tmp})})
         train(config, run_dir=Path(tmp) / "run")
@@ -138,19 +125,11 @@ def worker_keras(name: str, epochs: int) -> dict:
         optimizer=keras.optimizers.Adam(config.train.learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
-    times: list[float] = []
-
-    class Timer(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            times.append(time.perf_counter() - self.start)
-
+    timer, times = keras_epoch_timer()
     batch = config.train.batch_size
     val = tuple(part for part in arrays["val"] if part is not None)  # rnnkit validates every epoch too
     model.fit(
-        x, y, sample_weight=w, batch_size=batch, epochs=epochs, shuffle=True, validation_data=val, verbose=0, callbacks=[Timer()]
+        x, y, sample_weight=w, batch_size=batch, epochs=epochs, shuffle=True, validation_data=val, verbose=0, callbacks=[timer]
     )
     return {"epoch_s": times, "examples": len(x)}
 

@@ -52,7 +52,6 @@ DESCRIPTIONS = {
 def worker_rnnkit(variant: str, data: Path, epochs: int) -> dict:
     import tensorflow as tf
 
-    from rnnkit.callbacks import RunRecorder
     from rnnkit.config import load_config
     from rnnkit.training import train
 
@@ -81,20 +80,7 @@ def worker_rnnkit(variant: str, data: Path, epochs: int) -> dict:
 
         pipeline.training_dataset = training_dataset
 
-    begins, ends, saved = [], [], []
-    on_begin, on_end = RunRecorder.on_epoch_begin, RunRecorder.on_epoch_end
-
-    def epoch_begin(self, epoch, logs=None):
-        begins.append(time.perf_counter())
-        return on_begin(self, epoch, logs)
-
-    def epoch_end(self, epoch, logs=None):
-        ends.append(time.perf_counter())
-        result = on_end(self, epoch, logs)
-        saved.append(time.perf_counter())
-        return result
-
-    RunRecorder.on_epoch_begin, RunRecorder.on_epoch_end = epoch_begin, epoch_end
+    begins, ends, saved = _common.time_epochs()
     with tempfile.TemporaryDirectory() as tmp:
         config = load_config(write_config(Path(tmp) / "bench.yaml", data, epochs=epochs))
         config = config.model_copy(update={"train": config.train.model_copy(update=train_keys)})
@@ -131,16 +117,8 @@ def worker_keras(data: Path, epochs: int) -> dict:
         ]
     )
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mean_squared_error", metrics=["mae"])
-    times: list[float] = []
-
-    class Timer(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            times.append(time.perf_counter() - self.start)
-
-    model.fit(inputs, targets, batch_size=BATCH, epochs=epochs, shuffle=True, verbose=0, callbacks=[Timer()])
+    timer, times = _common.keras_epoch_timer()
+    model.fit(inputs, targets, batch_size=BATCH, epochs=epochs, shuffle=True, verbose=0, callbacks=[timer])
     return {"epoch_s": times, "windows": len(inputs)}
 
 

@@ -223,7 +223,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--contenders", default=",".join(MAIN), help=f"comma list from {list(CONTENDERS)}")
-    parser.add_argument("--no-gemm", action="store_true", help="skip the float32 GEMM ceiling")
+    parser.add_argument("--no-gemm", action="store_true", help="skip the float32 matmul reference timings")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker == "gemm":

@@ -51,22 +51,24 @@ def bench_config(name: str, epochs: int):
 
 
 def worker_rnnkit(name: str, epochs: int) -> dict:
+    from rnnkit.tasks import get_task
     from rnnkit.training import train
 
     config = bench_config(name, epochs)
     begins, ends, _ = time_epochs()
+    task, prepared = get_task(config.task), []
+    prepare = task.prepare
+    task.prepare = lambda *args, **kwargs: prepared.append(prepare(*args, **kwargs)) or prepared[-1]  # to count examples
     with tempfile.TemporaryDirectory() as tmp:
         config = config.model_copy(update={"output": config.output.model_copy(update={"dir": tmp})})
         train(config, run_dir=Path(tmp) / "run")
-    return {"epoch_s": [e - b for b, e in zip(begins, ends, strict=True)], "examples": _train_count(name, epochs)}
+    examples = len(examples_of(config.task, prepared[0][1], "train"))
+    return {"epoch_s": [e - b for b, e in zip(begins, ends, strict=True)], "examples": examples}
 
 
-def _train_count(name: str, epochs: int) -> int:
-    from rnnkit.tasks import get_task
-
-    config = bench_config(name, epochs)
-    _, data = get_task(config.task).prepare(config)
-    return len(data.origins["train"]) if config.task == "generate" else len(data.indices("train"))
+def examples_of(task: str, data, split: str):
+    """The example indices of a split: window origins (generate) or sequence numbers."""
+    return data.origins[split] if task == "generate" else data.indices(split)
 
 
 def split_arrays(name: str, epochs: int):
@@ -82,11 +84,11 @@ def split_arrays(name: str, epochs: int):
     pre, data = task.prepare(config)
     arrays = {}
     for split in ("train", "val"):
+        index = examples_of(config.task, data, split)
         if config.task == "generate":
-            x, y = TokenWindows(data.ids, pre.window).cut(tf.constant(data.origins[split], tf.int64))
+            x, y = TokenWindows(data.ids, pre.window).cut(tf.constant(index, tf.int64))
             arrays[split] = (x.numpy(), y.numpy(), None)
         else:
-            index = data.indices(split)
             x, y, w = task._cutter(pre, data, index).cut(tf.constant(index, tf.int64))
             arrays[split] = (x.numpy(), y.numpy(), w.numpy() if config.task == "tag" else None)
     return config, pre, arrays

@@ -18,6 +18,12 @@ def prepared(tmp_path, **data):
     return prepare_training_data(load_config(write_config(tmp_path, path, data=data)))
 
 
+def training_windows(tmp_path, **data):
+    """``(preprocessor, cutter, training origins)`` of three generated series."""
+    pre, arrays = prepared(tmp_path, **data)
+    return pre, WindowCutter(arrays.x, arrays.y, pre), arrays.origins["train"]
+
+
 def test_gathered_windows_equal_hand_cut_windows(tmp_path):
     pre, arrays = prepared(tmp_path)
     origins = arrays.origins["val"]
@@ -41,9 +47,7 @@ def test_detrended_windows_are_relative_to_the_last_value(tmp_path):
 
 
 def test_each_epoch_visits_every_window_once_in_a_seeded_order(tmp_path):
-    pre, arrays = prepared(tmp_path)
-    cutter = WindowCutter(arrays.x, arrays.y, pre)
-    origins = arrays.origins["train"]
+    _, cutter, origins = training_windows(tmp_path)
     steps = num_batches(len(origins), 16)
 
     def epochs(seed, initial=0):
@@ -71,9 +75,7 @@ def _cut_one_by_one(cutter, order, batch_size):
 def test_batches_cut_in_groups_equal_batches_cut_one_at_a_time(tmp_path, monkeypatch):
     from rnnkit.data import pipeline
 
-    pre, arrays = prepared(tmp_path)
-    cutter = WindowCutter(arrays.x, arrays.y, pre)
-    origins = arrays.origins["train"]
+    _, cutter, origins = training_windows(tmp_path)
     monkeypatch.setattr(pipeline, "GROUP_BATCHES", 3)  # several groups, the last one partial
     for group_windows in (4096, 12):  # 12: groups capped by windows (2 batches of 5, 1 of 7)
         monkeypatch.setattr(pipeline, "GROUP_WINDOWS", group_windows)
@@ -126,19 +128,14 @@ def test_rows_reach_tensorflow_without_a_copy_when_aligned():
 
 
 def test_forecast_in_padded_batches_equals_the_plain_model(tmp_path):
-    import tensorflow as tf
-
     from rnnkit.config import ModelConfig
     from rnnkit.models import build_model
-    from rnnkit.tasks.base import inference_function
     from rnnkit.tasks.forecast import forecast
 
-    pre, arrays = prepared(tmp_path, detrend="last_value", horizon=2)
+    # several series, not a multiple of the batch
+    pre, cutter, origins = training_windows(tmp_path, detrend="last_value", horizon=2)
     model = build_model(ModelConfig(cell="lstm", units=[6], dense=[]), **ForecastTask().model_kwargs(pre))
-    cutter = WindowCutter(arrays.x, arrays.y, pre)
-    origins = arrays.origins["train"]  # several series, not a multiple of the batch
-    signature = tf.TensorSpec((None, pre.window, len(pre.features)), tf.float32)
-    infer = inference_function(model, signature, jit_compile=True)
+    infer = ForecastTask()._inference(model, pre)  # what evaluation and predict run: XLA, any batch size
     expected = model(cutter.inputs(origins), training=False).numpy()
     for batch in (7, len(origins), 4 * len(origins)):  # short last batch, exact fit, one padded batch
         got = forecast(infer, cutter, origins, batch)
@@ -148,18 +145,13 @@ def test_forecast_in_padded_batches_equals_the_plain_model(tmp_path):
 
 
 def test_forecast_streams_do_not_change_the_outputs(tmp_path):
-    import tensorflow as tf
-
     from rnnkit.config import ModelConfig
     from rnnkit.models import build_model
-    from rnnkit.tasks.base import inference_function
     from rnnkit.tasks.forecast import forecast
 
-    pre, arrays = prepared(tmp_path, horizon=2)
+    pre, cutter, origins = training_windows(tmp_path, horizon=2)
     model = build_model(ModelConfig(cell="gru", units=[5, 4], dense=[]), **ForecastTask().model_kwargs(pre))
-    cutter = WindowCutter(arrays.x, arrays.y, pre)
-    origins = arrays.origins["train"]
-    infer = inference_function(model, tf.TensorSpec((None, pre.window, len(pre.features)), tf.float32), jit_compile=True)
+    infer = ForecastTask()._inference(model, pre)
     results = {streams: forecast(infer, cutter, origins, 5, streams=streams) for streams in (1, 2, 3)}  # many short batches
     assert results[1].shape == (len(origins), 2, 1)
     np.testing.assert_array_equal(results[2], results[1])  # bit for bit, in order: each batch is computed alone
@@ -191,9 +183,7 @@ def test_forecast_runs_two_streams_on_a_cpu_and_one_on_a_gpu(tmp_path, monkeypat
 
     from rnnkit.tasks.forecast import forecast
 
-    pre, arrays = prepared(tmp_path)
-    cutter = WindowCutter(arrays.x, arrays.y, pre)
-    origins = arrays.origins["train"]
+    _, cutter, origins = training_windows(tmp_path)
     infer, calls = _recording_infer()
     expected = cutter.inputs(origins).numpy()[:, -1:, :1]
     np.testing.assert_array_equal(forecast(infer, cutter, origins, 4), expected)
@@ -210,9 +200,7 @@ def test_forecast_stops_soon_after_a_failing_batch(tmp_path, interrupt):
 
     from rnnkit.tasks.forecast import forecast
 
-    pre, arrays = prepared(tmp_path)
-    cutter = WindowCutter(arrays.x, arrays.y, pre)
-    origins = arrays.origins["train"]
+    _, cutter, origins = training_windows(tmp_path)
     batches = num_batches(len(origins), 2)
     third = cutter.inputs(origins[4:5]).numpy()[0]  # the first window of the third batch
 

@@ -24,6 +24,7 @@ STEPS = {
     "pipeline": ["window_pipeline.py", "--batches", "1000", "--keras-batches", "100"],  # e (windows/s)
     "startup": ["startup.py"],  # g
     "tasks": ["tasks.py"],  # the tasks of issue #3: training vs plain Keras
+    "task-predict": ["task_predict.py"],  # the tasks of issue #3: prediction vs model.predict, generation
 }
 
 

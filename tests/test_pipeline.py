@@ -220,7 +220,7 @@ def test_forecast_threads_run_at_most_a_batch_ahead_of_the_caller():
     import threading
     import time
 
-    from rnnkit.tasks.forecast import _in_order
+    from rnnkit.tasks.base import in_order
 
     lock, started, taken = threading.Lock(), [0], [0]
     ahead = []
@@ -232,7 +232,7 @@ def test_forecast_threads_run_at_most_a_batch_ahead_of_the_caller():
         return item * item
 
     results = []
-    for value in _in_order(work, range(40), 2):  # a slow caller: the threads must wait for it
+    for value in in_order(work, range(40), 2):  # a slow caller: the threads must wait for it
         with lock:
             taken[0] += 1
         results.append(value)

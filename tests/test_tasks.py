@@ -128,6 +128,63 @@ def test_sequence_predictions_run_one_compiled_pass_for_every_batch_shape(tmp_pa
     assert task._inference(build_model(config.model, **task.model_kwargs(pre)), pre) is not infer
 
 
+@pytest.mark.parametrize("task_name", ["classify", "tag"])
+def test_sequence_prediction_and_evaluation_run_two_streams_with_unchanged_results(
+    tmp_path, sequences_csv, monkeypatch, task_name
+):
+    import threading
+
+    from rnnkit.data.seq_pipeline import pad_batch
+    from rnnkit.models import build_model
+    from rnnkit.tasks import base, get_task
+    from rnnkit.tasks.base import softmax
+
+    if task_name == "tag":  # one label per step: the label column, per row
+        frame = pd.read_csv(sequences_csv)
+        frame["label"] = np.where(frame["a"] > 0, "up", "down")
+        frame.to_csv(sequences_csv, index=False)
+    config = load_config(config_file(tmp_path, task_name, classify_data(sequences_csv), model={"units": [6, 5]}))
+    task = get_task(task_name)
+    pre, data = task.prepare(config)
+    model = build_model(config.model, **task.model_kwargs(pre))
+    compiled, threads = task._inference(model, pre), set()
+
+    def recording(x):
+        threads.add(threading.get_ident())
+        return compiled(x)
+
+    monkeypatch.setattr(task, "_inference", lambda model, pre: recording)
+
+    class Frames:
+        def __init__(self):
+            self.columns, self.frames = [], []
+
+        def write(self, frame):
+            self.frames.append(frame)
+
+    def predict_and_evaluate(streams):
+        monkeypatch.setattr(base, "STREAMS", streams)
+        threads.clear()
+        writer = Frames()
+        stream = task.checked_stream(pre, sequences_csv, chunk_rows=150)  # blocks of several batches
+        task.write_predictions(model, pre, stream, writer, batch_size=4, last_only=False)
+        return pd.concat(writer.frames, ignore_index=True), task.evaluate(model, pre, data, "test"), set(threads)
+
+    one, one_metrics, one_threads = predict_and_evaluate(1)
+    two, two_metrics, two_threads = predict_and_evaluate(2)
+    assert one_threads == {threading.get_ident()}
+    assert len(two_threads - one_threads) >= 2  # worker threads (a block of one batch runs in the caller's)
+    pd.testing.assert_frame_equal(two, one)  # bit for bit, rows in input order
+    assert two_metrics == one_metrics
+    # Each probability is the softmax of the model on that sequence alone.
+    sequences = [s for _, block, _ in task.checked_stream(pre, sequences_csv, chunk_rows=150).blocks() for s in block]
+    expected = np.concatenate(
+        [softmax(np.asarray(compiled(pad_batch([s])))[0]).reshape(-1, len(pre.labels)) for s in sequences]
+    )
+    np.testing.assert_allclose(one[[f"p_{label}" for label in pre.labels]].to_numpy(), expected, atol=1e-5)
+    assert len(one) == (len(frame) if task_name == "tag" else len(sequences))
+
+
 def test_stepping_through_the_state_equals_running_the_whole_prefix():
     from rnnkit.models import RecurrentModel
 

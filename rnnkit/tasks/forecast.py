@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +11,12 @@ from rnnkit.config import Config
 from rnnkit.data.prepare import SeriesArrays, count_missing, prepare_eval_data, prepare_training_data, summarize
 from rnnkit.data.schema import Preprocessor
 from rnnkit.metrics import forecast_metrics, skill
-from rnnkit.tasks.base import Datasets, PredictStats, Task, epoch_datasets
+from rnnkit.tasks.base import Datasets, PredictStats, Task, epoch_datasets, in_order, prediction_streams
 
 # Windows per model call in validation and evaluation. 256 rather than 1,024: as fast with the
 # wavefront loop (4,601 vs 4,379 windows/s) and 65 MiB lighter at peak training on 5M rows with
 # val/test splits (+504 vs +569 MiB over the framework; docs/performance.md, section e).
 EVAL_BATCH = 256
-# Batches a forecast runs at once on a CPU, each on its own thread (see forecast).
-STREAMS = 2
 _LOSSES = {"mse": "mean_squared_error", "mae": "mean_absolute_error"}
 
 
@@ -154,19 +150,16 @@ def forecast(infer, cutter, origins: np.ndarray, batch_size: int, streams: int |
     rather than through a tf.data pipeline, whose construction (tracing its map function, about
     0.1-0.3 s) cost more than the gathers it would overlap with the model (about 1% of a batch).
 
-    ``streams`` batches (default ``STREAMS``; one when a GPU is present, where this was not
-    measured) are in flight at once, each gathered and run by its own thread: on 2 CPU cores two
-    streams predict 1.16-1.26x as fast as one, at less CPU time per window
-    (docs/performance.md, section d). Every batch is computed alone, so the outputs do not depend
-    on the streams. The threads do not inherit thread-local TensorFlow state such as a
-    ``tf.device`` or distribution-strategy scope: call this outside them.
+    ``streams`` batches (default: ``prediction_streams()``) are in flight at once, each gathered
+    and run by its own thread (``in_order``): on 2 CPU cores two streams predict 1.16-1.26x as
+    fast as one, at less CPU time per window (docs/performance.md, section d). Every batch is
+    computed alone, so the outputs do not depend on the streams. Call this outside ``tf.device``
+    and distribution-strategy scopes, which the threads would not inherit.
     """
     import tensorflow as tf
 
     from rnnkit.data.pipeline import num_batches
 
-    if streams is None:
-        streams = 1 if tf.config.list_logical_devices("GPU") else STREAMS
     count = len(origins)
     padded = np.empty(num_batches(count, batch_size) * batch_size, dtype=np.int64)
     padded[:count] = origins
@@ -176,23 +169,5 @@ def forecast(infer, cutter, origins: np.ndarray, batch_size: int, streams: int |
         return infer(cutter.inputs(tf.constant(padded[start : start + batch_size]))).numpy()
 
     starts = range(0, count, batch_size)
-    outputs = [run(start) for start in starts] if streams < 2 or len(starts) < 2 else list(_in_order(run, starts, streams))
-    return np.concatenate(outputs)[:count]
-
-
-def _in_order(function, items, threads: int):
-    """``function(item)`` for each item, in order, computed by ``threads`` threads with no more
-    than ``threads`` calls waiting beyond the one being yielded (``Executor.map`` would queue every
-    item up front). On an error or an interrupt the queued calls are cancelled; running ones finish."""
-    with ThreadPoolExecutor(threads) as pool:
-        pending: deque = deque()
-        try:
-            for item in items:
-                pending.append(pool.submit(function, item))
-                if len(pending) > threads:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:
-            for future in pending:
-                future.cancel()
+    streams = prediction_streams(streams) if len(starts) > 1 else 1
+    return np.concatenate(list(in_order(run, starts, streams)))[:count]

@@ -23,7 +23,7 @@ from rnnkit.data.sequences import (
     summarize_sequences,
 )
 from rnnkit.metrics import classification_metrics
-from rnnkit.tasks.base import Datasets, PredictStats, Task, epoch_datasets, softmax
+from rnnkit.tasks.base import Datasets, PredictStats, Task, epoch_datasets, in_order, prediction_streams, softmax
 
 EVAL_BATCH = 256
 
@@ -117,15 +117,19 @@ class SequenceTask(Task):
             *[f"p_{label}" for label in pre.labels],
         ]
         infer = self._inference(model, pre)
+        streams = prediction_streams()
         rows = 0
         for ids, sequences, times in stream.blocks():
             order = np.argsort([len(s) for s in sequences], kind="stable")  # similar lengths batch together
+            batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+
+            def run(chosen, sequences=sequences):
+                return softmax(np.asarray(infer(pad_batch([sequences[i] for i in chosen]))))
+
             probabilities: list[np.ndarray | None] = [None] * len(sequences)
-            for start in range(0, len(order), batch_size):
-                chosen = order[start : start + batch_size]
-                logits = np.asarray(infer(pad_batch([sequences[i] for i in chosen])))
+            for chosen, batch in zip(batches, in_order(run, batches, streams if len(batches) > 1 else 1), strict=True):
                 for position, i in enumerate(chosen):
-                    probabilities[i] = softmax(logits[position, : len(sequences[i])] if self.per_step else logits[position])
+                    probabilities[i] = batch[position, : len(sequences[i])] if self.per_step else batch[position]
             frame = self._output_frame(pre, key, ids, times, probabilities)
             writer.write(frame)
             rows += len(frame)
@@ -168,16 +172,16 @@ class SequenceTask(Task):
         from rnnkit.data.pipeline import ordered_dataset
 
         infer = self._inference(model, pre)
+
+        def run(batch):
+            x, y, w = batch
+            return y.numpy(), np.asarray(infer(x)).argmax(axis=-1), w.numpy() > 0
+
         truths, predictions = [], []
-        for x, y, w in ordered_dataset(self._cutter(pre, data, index), index, EVAL_BATCH):
-            predicted = np.asarray(infer(x)).argmax(axis=-1)
-            if self.per_step:
-                keep = w.numpy() > 0
-                truths.append(y.numpy()[keep])
-                predictions.append(predicted[keep])
-            else:
-                truths.append(y.numpy())
-                predictions.append(predicted)
+        batches = ordered_dataset(self._cutter(pre, data, index), index, EVAL_BATCH)
+        for y, predicted, keep in in_order(run, batches, prediction_streams()):
+            truths.append(y[keep] if self.per_step else y)
+            predictions.append(predicted[keep] if self.per_step else predicted)
         return np.concatenate(truths), np.concatenate(predictions)
 
     def _output_frame(self, pre: SequencePreprocessor, key: str, ids, times, probabilities) -> pd.DataFrame:

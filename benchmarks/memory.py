@@ -4,7 +4,8 @@ Training: ``rnnkit.training.train`` on a generated 5M-row x 8-feature Parquet fi
 LSTM(128) -> LSTM(128) -> Dense(1), one epoch over every 1000th window (``data.stride``; the rows,
 not the windows trained, set the memory), against the framework's own baseline: a process that
 imports TensorFlow (as rnnkit does) and builds and compiles the same model, with and without one
-``fit`` step. Peak RSS is the process's ``ru_maxrss``. ``rnnkit-5M-eval`` adds small validation
+``fit`` step. The rnnkit cases first cap glibc's malloc arenas, as the command line does
+(``rnnkit.process.limit_malloc_arenas``). Peak RSS is the process's ``ru_maxrss``. ``rnnkit-5M-eval`` adds small validation
 and test splits (0.2% each, 10,000 windows apiece) so that evaluation and plots run too.
 ``--stages`` prints, for one run of each rnnkit case, the peak RSS inside every stage of data
 preparation and training (VmHWM reset at each stage boundary through /proc/self/clear_refs;
@@ -105,8 +106,10 @@ def _record_stages(log: list) -> None:
 def worker(name: str) -> dict:
     if name.startswith("rnnkit-5M"):
         from rnnkit.config import load_config
+        from rnnkit.process import limit_malloc_arenas
         from rnnkit.training import train
 
+        limit_malloc_arenas()  # as the command line does before any work
         stages: list = []
         if name.endswith("+stages"):
             _record_stages(stages)

@@ -17,6 +17,7 @@ import click
 
 from rnnkit import __version__
 from rnnkit.errors import EXIT_SIGINT, RnnkitError, Terminated
+from rnnkit.process import limit_malloc_arenas
 
 
 class _Group(click.Group):
@@ -43,6 +44,7 @@ class _Group(click.Group):
         debug = bool(ctx.params.get("debug"))
         if not debug:
             os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ log lines off stderr
+        limit_malloc_arenas()
         try:
             return super().invoke(ctx)
         except RnnkitError as exc:

@@ -26,8 +26,12 @@ included (a user pays it once per ``rnnkit generate``):
   alone with the states of the previous step.
 - ``keras-predict``: the loop of Keras's character-level text generation example: for every new
   token, ``model.predict`` on the last ``window`` tokens of the plain Keras model.
+- ``keras-function``: the same loop through a ``tf.function`` of the plain Keras model instead of
+  ``model.predict`` (the whole window still runs for every token).
 
-Models are untrained (speed does not depend on the weights). One fresh process per contender
+Models are untrained (speed does not depend on the weights). rnnkit contenders run under rnnkit's
+TensorFlow set-up (seeded, op determinism), the others in a plain seeded Keras process. One fresh
+process per contender
 and repeat, contenders alternating. Sequences: an untimed pass over the input (the tracing), then
 the median of three timed passes. Generation: one timed run, as said.
 
@@ -49,7 +53,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import CACHE, ROOT, fmt, header, med, run_worker, table
 
 TASKS = {"classify": "activity.yaml", "tag": "machine.yaml", "text": "reviews.yaml", "generate": "stories.yaml"}
-CONTENDERS = ("rnnkit", "keras-predict", "predict", "rnnkit+1stream")
+CONTENDERS = ("rnnkit", "keras-predict", "predict", "rnnkit+1stream", "keras-function")
+GENERATING = ("rnnkit", "keras-predict", "keras-function")  # the contenders of generation
 BATCH = 1024  # rnnkit predict's default --batch-size
 PASSES = 3  # timed passes per process over the sequences; their median counts
 
@@ -101,16 +106,28 @@ class _Discard:
         self.rows += len(frame)
 
 
+def setup(contender: str, seed: int) -> None:
+    """rnnkit's TensorFlow set-up for rnnkit (seeded, op determinism, as ``rnnkit predict``), a
+    plain seeded Keras for the references."""
+    if contender.startswith("rnnkit"):
+        from rnnkit import training
+
+        training._import_tensorflow(seed)
+    else:
+        import keras
+
+        keras.utils.set_random_seed(seed)
+
+
 def worker_sequences(name: str, contender: str, copies: int) -> dict:
     from tasks import keras_model
 
-    from rnnkit import training
     from rnnkit.data.seq_pipeline import pad_batch
     from rnnkit.models import build_model
     from rnnkit.tasks import base
 
     config, task, pre = load(name)
-    training._import_tensorflow(config.seed)  # as rnnkit predict does: seeded, op determinism
+    setup(contender, config.seed)
     stream = task.checked_stream(pre, input_file(config, copies), chunk_rows=200_000)
     blocks = list(stream.blocks())
     sequences = [s for _, block, _ in blocks for s in block]
@@ -149,26 +166,32 @@ def worker_generate(contender: str, tokens: int) -> dict:
     import numpy as np
     from tasks import keras_model
 
-    from rnnkit import training
     from rnnkit.data.text import tokenize
     from rnnkit.models import build_model
     from rnnkit.tasks.generate import _draw, sample
 
     config, task, pre = load("generate")
-    training._import_tensorflow(config.seed)
+    setup(contender, config.seed)
     prompt = Path(config.data.path).read_text(encoding="utf-8")[: pre.window]
     start = time.perf_counter()
     if contender == "rnnkit":
         model = build_model(config.model, **task.model_kwargs(pre))
         sample(model, pre, prompt, tokens, temperature=1.0, top_k=None, seed=0)
     else:
+        import tensorflow as tf
+
         vocab = len(pre.vocab) + 2
         model = keras_model(config, pre, vocab, vocab, True, 1)
+        call = tf.function(lambda x: model(x, training=False))
+
+        def forward(window):
+            return call(window).numpy() if contender == "keras-function" else model.predict(window, verbose=0)
+
         ids = pre.vocabulary().encode(tokenize(prompt, pre.tokenize, pre.lowercase))
         rng = np.random.default_rng(0)
         for _ in range(tokens):
             window = np.asarray([ids[-pre.window :]], dtype=np.int32)
-            ids.append(_draw(model.predict(window, verbose=0)[0, -1], 1.0, None, rng))
+            ids.append(_draw(forward(window)[0, -1], 1.0, None, rng))
     return {"rate": tokens / (time.perf_counter() - start), "items": tokens}
 
 
@@ -179,7 +202,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="20 copies, 200 tokens, 2 repeats")
     parser.add_argument("--tasks", default=",".join(TASKS), help=f"comma list from {list(TASKS)}")
-    parser.add_argument("--contenders", default="rnnkit,keras-predict,predict", help=f"comma list from {list(CONTENDERS)}")
+    parser.add_argument(
+        "--contenders",
+        default="rnnkit,keras-predict,predict,keras-function",
+        help=f"comma list from {list(CONTENDERS)} (keras-function: generation only)",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--task", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -193,8 +220,11 @@ def main() -> None:
         args.copies, args.tokens, args.repeats = 20, 200, 2
     names = args.tasks.split(",")
     chosen = tuple(args.contenders.split(","))
-    generating = tuple(c for c in chosen if c in ("rnnkit", "keras-predict"))  # generation has these two
-    contenders = {name: generating if name == "generate" else chosen for name in names}
+    if "rnnkit" not in chosen or not set(chosen) <= set(CONTENDERS):
+        parser.error(f"--contenders: rnnkit and any of {list(CONTENDERS)}")
+    generating = tuple(c for c in chosen if c in GENERATING)
+    sequences = tuple(c for c in chosen if c != "keras-function")
+    contenders = {name: generating if name == "generate" else sequences for name in names}
     rates: dict[tuple[str, str], list[float]] = {(n, c): [] for n in names for c in contenders[n]}
     items: dict[str, int] = {}
     for repeat in range(args.repeats):

@@ -9,16 +9,19 @@ _M_ARENA_MAX = -8  # glibc's mallopt parameter number (malloc.h)
 
 
 def limit_malloc_arenas() -> None:
-    """Let glibc's malloc keep one arena per usable CPU (at least two) instead of up to eight.
+    """Let glibc's malloc keep one arena per usable CPU (at least two) instead of up to eight per CPU.
 
     Threads that allocate at the same time get arenas of their own, and memory freed in one arena
     is not reused by the others. Data preparation (pyarrow's readers) and TensorFlow run many
     threads, so a training run ends up holding more memory than it uses: 30-45 MiB more peak RSS
     training on 5M rows, at no measurable cost in speed (docs/performance.md, section e). Call it
-    before those threads start. A ``MALLOC_ARENA_MAX`` set by the user wins; where the C library
-    is not glibc, nothing changes.
+    before those threads start. The user's own setting (``MALLOC_ARENA_MAX``, or
+    ``glibc.malloc.arena_max`` in ``GLIBC_TUNABLES``) wins; where the C library is not glibc,
+    nothing changes.
     """
     if not sys.platform.startswith("linux") or "MALLOC_ARENA_MAX" in os.environ:
+        return
+    if "glibc.malloc.arena_max" in os.environ.get("GLIBC_TUNABLES", ""):
         return
     import ctypes
 

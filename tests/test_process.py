@@ -38,10 +38,13 @@ def test_malloc_arenas_are_capped_at_one_per_usable_cpu_and_at_least_two(libc, m
     assert libc.calls == [(-8, 4), (-8, 2)]  # M_ARENA_MAX
 
 
-def test_a_users_malloc_arena_max_and_other_platforms_are_left_alone(libc, monkeypatch):
+def test_a_users_own_arena_limit_and_other_platforms_are_left_alone(libc, monkeypatch):
     monkeypatch.setenv("MALLOC_ARENA_MAX", "8")
     process.limit_malloc_arenas()
     monkeypatch.delenv("MALLOC_ARENA_MAX")
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.check=0:glibc.malloc.arena_max=4")
+    process.limit_malloc_arenas()
+    monkeypatch.delenv("GLIBC_TUNABLES")
     monkeypatch.setattr(sys, "platform", "darwin")
     process.limit_malloc_arenas()
     assert libc.calls == []

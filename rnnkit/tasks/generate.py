@@ -12,7 +12,7 @@ from rnnkit.data.corpus import Corpus, CorpusPreprocessor, prepare_corpus, read_
 from rnnkit.data.text import OOV_ID, PAD_ID, join_tokens, tokenize
 from rnnkit.errors import ConfigError, DataError
 from rnnkit.metrics import language_model_metrics
-from rnnkit.tasks.base import Datasets, Task, epoch_datasets, in_order, prediction_streams, softmax
+from rnnkit.tasks.base import Datasets, Task, epoch_datasets, softmax
 
 EVAL_BATCH = 256
 
@@ -70,20 +70,16 @@ class GenerateTask(Task):
         total, count, correct = 0.0, 0, 0
         unigram = np.asarray(pre.unigram)
         baseline_total = 0.0
+        # One batch at a time: a batch's logits are (batch, window, vocabulary), about 1 GB at
+        # batch 256, window 48 and 20,000 words, so a second batch in flight would double that.
         infer = self.compiled_pass(model, tf.TensorSpec((None, pre.window), tf.int32))
-
-        def run(batch):
-            x, y = batch
+        for x, y in ordered_dataset(TokenWindows(data.ids, pre.window), origins, EVAL_BATCH):
             logits = infer(x)
             losses = tf.keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True).numpy()
-            return y.numpy(), losses, np.asarray(logits).argmax(-1)
-
-        batches = ordered_dataset(TokenWindows(data.ids, pre.window), origins, EVAL_BATCH)
-        for y, losses, predicted in in_order(run, batches, prediction_streams()):
             total += float(losses.sum())
             count += losses.size
-            correct += int((predicted == y).sum())
-            baseline_total += float(-np.log(unigram[y]).sum())
+            correct += int((np.asarray(logits).argmax(-1) == y.numpy()).sum())
+            baseline_total += float(-np.log(unigram[y.numpy()]).sum())
         model_metrics = language_model_metrics(total / count, count)
         model_metrics["accuracy"] = correct / count
         baseline = language_model_metrics(baseline_total / count, count)

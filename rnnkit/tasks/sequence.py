@@ -7,6 +7,7 @@ padded only to its own longest sequence, so sequences longer than any seen in tr
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -127,9 +128,10 @@ class SequenceTask(Task):
                 return softmax(np.asarray(infer(pad_batch([sequences[i] for i in chosen]))))
 
             probabilities: list[np.ndarray | None] = [None] * len(sequences)
-            for chosen, batch in zip(batches, in_order(run, batches, streams if len(batches) > 1 else 1), strict=True):
-                for position, i in enumerate(chosen):
-                    probabilities[i] = batch[position, : len(sequences[i])] if self.per_step else batch[position]
+            with closing(in_order(run, batches, streams if len(batches) > 1 else 1)) as results:
+                for chosen, batch in zip(batches, results, strict=True):
+                    for position, i in enumerate(chosen):
+                        probabilities[i] = batch[position, : len(sequences[i])] if self.per_step else batch[position]
             frame = self._output_frame(pre, key, ids, times, probabilities)
             writer.write(frame)
             rows += len(frame)
@@ -179,9 +181,10 @@ class SequenceTask(Task):
 
         truths, predictions = [], []
         batches = ordered_dataset(self._cutter(pre, data, index), index, EVAL_BATCH)
-        for y, predicted, keep in in_order(run, batches, prediction_streams()):
-            truths.append(y[keep] if self.per_step else y)
-            predictions.append(predicted[keep] if self.per_step else predicted)
+        with closing(in_order(run, batches, prediction_streams())) as results:
+            for y, predicted, keep in results:
+                truths.append(y[keep] if self.per_step else y)
+                predictions.append(predicted[keep] if self.per_step else predicted)
         return np.concatenate(truths), np.concatenate(predictions)
 
     def _output_frame(self, pre: SequencePreprocessor, key: str, ids, times, probabilities) -> pd.DataFrame:

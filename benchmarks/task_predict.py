@@ -51,8 +51,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import CACHE, ROOT, fmt, header, med, run_worker, table
+from tasks import TASKS, keras_model  # the example config of each task; tasks.py's plain Keras model
 
-TASKS = {"classify": "activity.yaml", "tag": "machine.yaml", "text": "reviews.yaml", "generate": "stories.yaml"}
 CONTENDERS = ("rnnkit", "keras-predict", "predict", "rnnkit+1stream", "keras-function")
 GENERATING = ("rnnkit", "keras-predict", "keras-function")  # the contenders of generation
 BATCH = 1024  # rnnkit predict's default --batch-size
@@ -120,8 +120,6 @@ def setup(contender: str, seed: int) -> None:
 
 
 def worker_sequences(name: str, contender: str, copies: int) -> dict:
-    from tasks import keras_model
-
     from rnnkit.data.seq_pipeline import pad_batch
     from rnnkit.models import build_model
     from rnnkit.tasks import base
@@ -164,7 +162,6 @@ def worker_sequences(name: str, contender: str, copies: int) -> dict:
 
 def worker_generate(contender: str, tokens: int) -> dict:
     import numpy as np
-    from tasks import keras_model
 
     from rnnkit.data.text import tokenize
     from rnnkit.models import build_model

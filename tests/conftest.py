@@ -87,6 +87,19 @@ def write_config(folder: Path, data_path: Path | str, name: str = "cfg.yaml", **
 
 
 @pytest.fixture
+def python_sigint():
+    """SIGINT handled as Python handles it by default (KeyboardInterrupt), also when the test run
+    was started with SIGINT ignored, as a shell starts its background jobs: a process that starts
+    with SIGINT ignored keeps ignoring it, which would make Ctrl-C tests fail for the wrong reason.
+    Child processes started meanwhile inherit the default disposition."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.fixture
 def series_csv(tmp_path: Path) -> Path:
     path = tmp_path / "series.csv"
     make_series().to_csv(path, index=False)

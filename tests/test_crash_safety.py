@@ -132,7 +132,7 @@ def _committed(manifest: Path, name: str) -> bool:
         return False
 
 
-def test_sigint_and_sigterm_leave_a_resumable_run(tmp_path):
+def test_sigint_and_sigterm_leave_a_resumable_run(tmp_path, python_sigint):
     data = tmp_path / "d.csv"
     make_series(n_series=3, length=200).to_csv(data, index=False)
     config = write_config(tmp_path, data, train={"epochs": 200, "early_stopping": {"patience": None}})

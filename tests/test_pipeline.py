@@ -195,7 +195,7 @@ def test_forecast_runs_two_streams_on_a_cpu_and_one_on_a_gpu(tmp_path, monkeypat
 
 
 @pytest.mark.parametrize("interrupt", ["error", "ctrl-c"])
-def test_forecast_stops_soon_after_a_failing_batch(tmp_path, interrupt):
+def test_forecast_stops_soon_after_a_failing_batch(tmp_path, interrupt, python_sigint):
     import _thread
 
     from rnnkit.tasks.forecast import forecast

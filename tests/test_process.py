@@ -27,6 +27,7 @@ def libc(monkeypatch):
     monkeypatch.setattr(ctypes, "CDLL", lambda name: fake)
     monkeypatch.setattr(sys, "platform", "linux")
     monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
     return fake
 
 

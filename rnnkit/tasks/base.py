@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
@@ -162,20 +163,23 @@ def prediction_streams(streams: int | None = None) -> int:
 def in_order(function, items, streams: int):
     """``function(item)`` for each item, in order.
 
-    With ``streams`` above one, computed by that many threads with no more than ``streams`` calls
-    waiting beyond the one being yielded (``Executor.map`` would queue every item up front), while
-    the caller's thread takes the items from ``items`` (an iterator is advanced lazily). On an
-    error or an interrupt the queued calls are cancelled; running ones finish. Each call runs
-    alone, so the results do not depend on ``streams``. The threads do not inherit thread-local
-    TensorFlow state such as a ``tf.device`` or distribution-strategy scope: call this outside them.
+    With ``streams`` above one and more than one item, computed by that many threads with no more
+    than ``streams`` calls waiting beyond the one being yielded (``Executor.map`` would queue every
+    item up front), while the caller's thread takes the items from ``items`` (an iterator is
+    advanced lazily); a single item is computed in the caller's thread. On an error or an
+    interrupt the queued calls are cancelled; running ones finish. Each call runs alone, so the
+    results do not depend on ``streams``. The threads do not inherit thread-local TensorFlow state
+    such as a ``tf.device`` or distribution-strategy scope: call this outside them.
     """
-    if streams < 2:
-        yield from map(function, items)
+    items = iter(items)
+    head = list(islice(items, 2))  # a second item decides whether threads are worth starting
+    if streams < 2 or len(head) < 2:
+        yield from map(function, chain(head, items))
         return
     with ThreadPoolExecutor(streams) as pool:
         pending: deque = deque()
         try:
-            for item in items:
+            for item in chain(head, items):
                 pending.append(pool.submit(function, item))
                 if len(pending) > streams:
                     yield pending.popleft().result()

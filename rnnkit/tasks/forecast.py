@@ -168,6 +168,4 @@ def forecast(infer, cutter, origins: np.ndarray, batch_size: int, streams: int |
     def run(start: int) -> np.ndarray:
         return infer(cutter.inputs(tf.constant(padded[start : start + batch_size]))).numpy()
 
-    starts = range(0, count, batch_size)
-    streams = prediction_streams(streams) if len(starts) > 1 else 1
-    return np.concatenate(list(in_order(run, starts, streams)))[:count]
+    return np.concatenate(list(in_order(run, range(0, count, batch_size), prediction_streams(streams))))[:count]

@@ -128,7 +128,7 @@ class SequenceTask(Task):
                 return softmax(np.asarray(infer(pad_batch([sequences[i] for i in chosen]))))
 
             probabilities: list[np.ndarray | None] = [None] * len(sequences)
-            with closing(in_order(run, batches, streams if len(batches) > 1 else 1)) as results:
+            with closing(in_order(run, batches, streams)) as results:
                 for chosen, batch in zip(batches, results, strict=True):
                     for position, i in enumerate(chosen):
                         probabilities[i] = batch[position, : len(sequences[i])] if self.per_step else batch[position]

@@ -1,7 +1,7 @@
 """Run every rnnkit benchmark in turn and print their markdown tables (docs/performance.md).
 
-    python benchmarks/run_all.py            # full: about 45 minutes on 2 CPU cores
-    python benchmarks/run_all.py --quick    # about 20 minutes
+    python benchmarks/run_all.py            # full: about 55 minutes on 2 CPU cores
+    python benchmarks/run_all.py --quick    # about 25 minutes
     python benchmarks/run_all.py --only train,inference
 
 Each benchmark alternates its contenders and reports medians with min and max; run nothing

@@ -298,6 +298,30 @@ def test_generate_trains_evaluates_and_samples_reproducibly(tmp_path):
     assert result.exit_code == 2 and "rnnkit generate" in result.stderr
 
 
+@pytest.mark.parametrize("model", [{"cell": "gru", "units": [8]}, {"cell": "lstm", "units": [8, 6]}])
+def test_sample_equals_feeding_the_prompt_then_each_token_with_the_states(tmp_path, model):
+    from rnnkit.data.text import join_tokens, tokenize
+    from rnnkit.models import build_model
+    from rnnkit.tasks import get_task
+    from rnnkit.tasks.generate import _draw, sample
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the cat sat on the mat. " * 40)
+    data = {"path": str(corpus), "tokenize": "char", "window": 16}
+    config = load_config(config_file(tmp_path, "generate", data, model={**model, "embedding_dim": 4}))
+    task = get_task("generate")
+    pre, _ = task.prepare(config)
+    lm = build_model(config.model, **task.model_kwargs(pre))
+    # The reference: the prompt through the model eagerly, then each drawn token with the states.
+    rng, vocab = np.random.default_rng(4), pre.vocabulary()
+    logits, states = lm(np.asarray([vocab.encode(tokenize("the mat", "char", pre.lowercase))]), return_state=True)
+    drawn = []
+    for _ in range(25):
+        drawn.append(_draw(np.asarray(logits)[0, -1], 0.8, 5, rng))
+        logits, states = lm(np.asarray([drawn[-1:]]), initial_state=states, return_state=True)
+    assert sample(lm, pre, "the mat", 25, 0.8, 5, seed=4) == "the mat" + join_tokens(vocab.decode(drawn), "char")
+
+
 def test_numeric_looking_labels_and_ids_stay_as_written(tmp_path):
     path = tmp_path / "seq.csv"
     frame = make_sequences(n=20, labels=("01", "10"))

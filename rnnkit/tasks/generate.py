@@ -135,8 +135,16 @@ def sample(model, pre: CorpusPreprocessor, prompt: str, length: int, temperature
         unigram[OOV_ID] = 0.0
         ids = [int(rng.choice(len(unigram), p=unigram / unigram.sum()))]
         tokens = vocab.decode(ids)
-    step = tf.function(lambda x, s: model(x, initial_state=s, training=False, return_state=True), reduce_retracing=True)
-    logits, states = model(np.asarray([ids], dtype=np.int32), training=False, return_state=True)
+    # One graph for the prompt and every new token: fed eagerly, a Keras RNN runs the prompt step
+    # by step from Python (about 3 ms a token here: 7 s for a 2,000-character prompt). Zero states
+    # are what the model starts from without any.
+    states = [
+        [tf.zeros((1, units), model.compute_dtype) for _ in names]
+        for names, units in zip(model.state_structure, model.units, strict=True)
+    ]
+    signature = [tf.TensorSpec((1, None), tf.int32), tf.nest.map_structure(tf.TensorSpec.from_tensor, states)]
+    step = tf.function(lambda x, s: model(x, initial_state=s, training=False, return_state=True), input_signature=signature)
+    logits, states = step(np.asarray([ids], dtype=np.int32), states)
     generated: list[int] = []
     for _ in range(length):
         next_id = _draw(np.asarray(logits)[0, -1], temperature, top_k, rng)

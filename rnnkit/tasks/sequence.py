@@ -188,17 +188,18 @@ class SequenceTask(Task):
         return np.concatenate(truths), np.concatenate(predictions)
 
     def _output_frame(self, pre: SequencePreprocessor, key: str, ids, times, probabilities) -> pd.DataFrame:
-        labels = np.asarray(pre.labels, dtype=object)
+        # Label and id columns are taken from arrays whose type pandas inferred once, on the labels
+        # and on the block's ids: inferring it on every output row (object strings to pandas'
+        # string type) was 10% of tagging's prediction time.
+        labels = pd.Series(pre.labels).array
         if self.per_step:
             stacked = np.concatenate(probabilities)
-            columns = {
-                key: np.repeat(np.asarray(ids, dtype=object), [len(p) for p in probabilities]),
-                pre.time or "step": np.concatenate(times),
-            }
+            sequence = np.repeat(np.arange(len(ids)), [len(p) for p in probabilities])
+            columns = {key: pd.Series(ids).array.take(sequence), pre.time or "step": np.concatenate(times)}
         else:
             stacked = np.stack(probabilities)
             columns = {key: ids}
-        columns[pre.target] = labels[stacked.argmax(axis=-1)]
+        columns[pre.target] = labels.take(stacked.argmax(axis=-1))
         for index, label in enumerate(pre.labels):
             columns[f"p_{label}"] = stacked[:, index]
         return pd.DataFrame(columns)

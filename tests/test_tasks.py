@@ -187,6 +187,30 @@ def test_sequence_prediction_and_evaluation_run_two_streams_with_unchanged_resul
     assert len(one) == (len(pd.read_csv(sequences_csv)) if task_name == "tag" else len(sequences))
 
 
+@pytest.mark.parametrize("task_name", ["classify", "tag"])
+def test_output_frames_hold_the_types_pandas_infers_from_the_values(tmp_path, sequences_csv, task_name):
+    from rnnkit.tasks import get_task
+
+    frame = pd.read_csv(sequences_csv)
+    frame["seq"] = frame["seq"].str[1:].astype(int)  # numeric ids
+    if task_name == "tag":
+        frame["label"] = np.where(frame["a"] > 0, "10", "2")  # numeric-looking labels
+    frame.to_csv(sequences_csv, index=False)
+    task = get_task(task_name)
+    pre, _ = task.prepare(load_config(config_file(tmp_path, task_name, classify_data(sequences_csv))))
+    ids, sequences, times = next(task.checked_stream(pre, sequences_csv, chunk_rows=10**6).blocks())
+    rng = np.random.default_rng(0)
+    probabilities = [rng.random((len(s), 2) if task.per_step else 2, dtype=np.float32) for s in sequences]
+    built = task._output_frame(pre, "seq", ids, times, probabilities)
+    stacked = np.concatenate(probabilities) if task.per_step else np.stack(probabilities)
+    plain = {"seq": [i for i, p in zip(ids, probabilities, strict=True) for _ in range(len(p) if task.per_step else 1)]}
+    if task.per_step:
+        plain["t"] = list(np.concatenate(times))
+    plain["label"] = [pre.labels[k] for k in stacked.argmax(axis=-1)]
+    plain.update({f"p_{label}": stacked[:, k] for k, label in enumerate(pre.labels)})
+    pd.testing.assert_frame_equal(built, pd.DataFrame(plain))  # values and dtypes (Parquet schemas follow them)
+
+
 def test_stepping_through_the_state_equals_running_the_whole_prefix():
     from rnnkit.models import RecurrentModel
 

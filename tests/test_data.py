@@ -236,3 +236,78 @@ def test_rows_are_handed_over_aligned_for_tensorflow(tmp_path):
     for array in (arrays.x, arrays.y, aligned_empty((3, 5)), aligned_empty((1001,), np.int32)):
         assert array.ctypes.data % ALIGN_BYTES == 0
         assert array.flags.c_contiguous and array.flags.writeable
+
+
+# -- CSV output -------------------------------------------------------------------------------
+
+
+def _awkward_floats(rng, n: int, dtype) -> np.ndarray:
+    """Floats across every magnitude numpy writes positionally or with an exponent, and the edges."""
+    values = rng.standard_normal(n) * 10.0 ** rng.integers(-45, 45, n)
+    values[: n // 4] = np.round(values[: n // 4])  # whole numbers: numpy writes "3.0", Arrow "3"
+    edges = [0.0, -0.0, 1.0, -1.0, 1e-4, 9.999e-5, 1e-5, 1e15, 1e16, 9.999999e15, 123456789012.5, 2.5e-7, 0.1]
+    edges += [999999.5, 1000000.5, 1e6, np.nan, np.inf, -np.inf, 5e-324, 1.7976931348623157e308, 1e-45]
+    values = np.concatenate([values, edges])
+    if dtype == np.float32:
+        values = np.where(np.isfinite(values), np.clip(values, -3.4e38, 3.4e38), values)  # float32's range
+    values = values.astype(dtype)
+    rng.shuffle(values)
+    return values
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_csv_text_writes_exactly_what_pandas_writes(dtype):
+    from rnnkit.data.predict_stream import csv_text
+
+    rng = np.random.default_rng(0)
+    n = 50_000
+    stamps = pd.Series(pd.date_range("2023-01-01", periods=n, freq="D"))
+    frame = pd.DataFrame(
+        {
+            "id": rng.choice(["S01", "a b", "", "ünï", " lead"], n),
+            "date": stamps,
+            "when": (stamps + pd.to_timedelta(rng.integers(0, 86_400, n), unit="s")).where(rng.random(n) > 0.1),
+            "zoned": stamps.dt.tz_localize("Europe/Paris"),
+            "step": rng.integers(-5, 10**12, n),
+            "label": pd.Series(rng.choice(["up", "down", None], n), dtype=object),
+            "y_h1": _awkward_floats(rng, n - 22, dtype),
+            "y_h2": rng.normal(100, 20, n).astype(dtype),
+        }
+    )
+    for header in (True, False):
+        assert csv_text(frame, header=header) == frame.to_csv(index=False, header=header)
+    assert csv_text(frame[["date", "y_h2"]]) == frame[["date", "y_h2"]].to_csv(index=False)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        pd.DataFrame({"id": ["a,b", "c"], "y": [1.5, 2.5]}),  # a value CSV must quote
+        pd.DataFrame({"id": ['say "hi"', "c"], "y": [1.5, 2.5]}),
+        pd.DataFrame({"id": ["line\nbreak", "c"], "y": [1.5, 2.5]}),
+        pd.DataFrame({"a,b": ["x", "c"], "y": [1.5, 2.5]}),  # a name CSV must quote
+        pd.DataFrame({"id": ["", "c"]}),  # one column: a lone empty field is written ""
+        pd.DataFrame({"flag": [True, False], "y": [1.5, 2.5]}),  # a type the fast path does not know
+        pd.DataFrame({"id": pd.Series([1, "x"], dtype=object), "y": [1.5, 2.5]}),  # not all strings
+        pd.DataFrame({"kind": pd.Categorical(["a", "b"]), "y": [1.5, 2.5]}),
+    ],
+)
+def test_csv_text_leaves_to_pandas_what_it_cannot_write_exactly(frame):
+    from rnnkit.data.predict_stream import csv_text
+
+    assert csv_text(frame) is None
+
+
+def test_output_writer_csv_equals_one_pandas_write(tmp_path):
+    from rnnkit.data.predict_stream import OutputWriter
+
+    rng = np.random.default_rng(1)
+    pieces = [
+        pd.DataFrame({"id": ["a", "b"], "y": _awkward_floats(rng, 2, np.float64)[:2]}),
+        pd.DataFrame({"id": ["c,d", "e"], "y": [0.5, np.nan]}),  # written by pandas
+        pd.DataFrame({"id": ["f", "g"], "y": [1.0, 1e-5]}),
+    ]
+    with OutputWriter(tmp_path / "out.csv") as writer:
+        for piece in pieces:
+            writer.write(piece)
+    assert (tmp_path / "out.csv").read_text() == pd.concat(pieces).to_csv(index=False)

@@ -8,6 +8,7 @@ complete.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -192,11 +193,14 @@ class OutputWriter:
     def write(self, frame: pd.DataFrame) -> None:
         try:
             if self.format == "csv":
-                if self._handle is None:
+                header = self._handle is None
+                if header:
                     self._handle = open(self.temp, "w", encoding="utf-8", newline="")  # noqa: SIM115 - held across writes
-                    frame.to_csv(self._handle, index=False)
+                text = csv_text(frame, header=header)
+                if text is None:
+                    frame.to_csv(self._handle, index=False, header=header)
                 else:
-                    frame.to_csv(self._handle, index=False, header=False)
+                    self._handle.write(text)
             else:
                 import pyarrow as pa
                 import pyarrow.parquet as pq
@@ -234,3 +238,75 @@ class OutputWriter:
             frame.to_csv(self.temp, index=False)
         else:
             frame.to_parquet(self.temp, index=False)
+
+
+_QUOTED = frozenset(',"\r\n')  # characters that make CSV quote a field
+
+
+def csv_text(frame: pd.DataFrame, *, header: bool = True) -> str | None:
+    """``frame.to_csv(index=False, header=header)``, character for character, written by pyarrow's
+    CSV writer: 5-6x as fast on forecasts, where pandas formats every float through numpy (24 of
+    the 45 s of a 1.75M-row ``rnnkit predict``). None where that is not guaranteed, for pandas to
+    write: a column that is not float, integer, string or datetime; a name or value that CSV must
+    quote; fewer than two columns (a lone empty field is written ``""``); a line ending other
+    than ``\\n``.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    names = list(frame.columns)
+    if os.linesep != "\n" or len(names) < 2 or not all(isinstance(n, str) and not _QUOTED.intersection(n) for n in names):
+        return None
+    columns = []
+    try:
+        for _, column in frame.items():
+            text = _column_text(column)
+            if text is None:
+                return None
+            columns.append(text)
+        out = io.BytesIO()
+        options = pa_csv.WriteOptions(include_header=False, quoting_style="none")  # the header: below
+        pa_csv.write_csv(pa.Table.from_arrays(columns, names=[str(i) for i in range(len(names))]), out, options)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # a value that needs quotes, a non-string object
+        return None
+    return (",".join(names) + "\n" if header else "") + out.getvalue().decode("utf-8")
+
+
+def _column_text(column: pd.Series):
+    """The column as Arrow strings, each what ``to_csv`` writes for it (null: empty), or None."""
+    import pyarrow as pa
+
+    dtype = column.dtype
+    if isinstance(dtype, np.dtype) and dtype in (np.float32, np.float64):
+        return _float_text(column.to_numpy())
+    if isinstance(dtype, np.dtype) and dtype.kind in "iu":
+        return pa.array(column.to_numpy()).cast(pa.string())
+    if dtype.kind == "M":  # numpy or time-zone-aware datetimes: pandas' own text, NaT missing
+        column = column.astype(str).where(column.notna(), None)
+    elif not (isinstance(dtype, pd.StringDtype) or dtype == np.dtype(object)):
+        return None
+    return pa.array(column, type=pa.string(), from_pandas=True)
+
+
+def _float_text(values: np.ndarray):
+    """What ``to_csv`` writes for float32 or float64: numpy's shortest text (``values.astype(str)``),
+    empty for NaN. Arrow's cast finds the same shortest digits but lays some out differently
+    (``1``, ``1e+15``, ``0.00001`` where numpy writes ``1.0``, ``1000000000000000.0``, ``1e-05``).
+    numpy writes a point and no exponent exactly from 1e-4 up to 1e16 (float64) or 1e6 (float32);
+    values outside that, or whose Arrow text lacks a point or has an exponent (NaN, infinities and
+    zeros among them), take numpy's text."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    array = pa.array(values)  # NaN stays a float here, not a null
+    text = pc.cast(array, pa.string())
+    positional = pc.and_(pc.match_substring(text, "."), pc.invert(pc.match_substring(text, "e")))
+    magnitude = pc.abs(pc.cast(array, pa.float64()))  # numpy compares float32 values in wider floats too
+    below = 1e16 if values.dtype == np.float64 else 1e6
+    inside = pc.and_(pc.greater_equal(magnitude, 1e-4), pc.less(magnitude, below))
+    other = ~pc.and_(positional, inside).to_numpy(zero_copy_only=False)
+    if not other.any():
+        return text
+    fixed = values[other].astype(str).astype(object)
+    fixed[np.isnan(values[other])] = None
+    return pc.replace_with_mask(text, pa.array(other), pa.array(fixed, type=pa.string()))

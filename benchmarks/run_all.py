@@ -25,6 +25,7 @@ STEPS = {
     "startup": ["startup.py"],  # g
     "tasks": ["tasks.py"],  # the tasks of issue #3: training vs plain Keras
     "task-predict": ["task_predict.py"],  # the tasks of issue #3: prediction vs model.predict, generation
+    "csv-output": ["csv_output.py"],  # rnnkit predict's CSV writer vs pandas to_csv
 }
 
 

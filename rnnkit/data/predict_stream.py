@@ -245,11 +245,12 @@ _QUOTED = frozenset(',"\r\n')  # characters that make CSV quote a field
 
 def csv_text(frame: pd.DataFrame, *, header: bool = True) -> str | None:
     """``frame.to_csv(index=False, header=header)``, character for character, written by pyarrow's
-    CSV writer: about 7x as fast (``benchmarks/csv_output.py``); pandas formats every float through
-    numpy, 24 of the 45 s of a 1.75M-row ``rnnkit predict``. None where that is not guaranteed, for pandas to
-    write: a column that is not float, integer, string or datetime; a name or value that CSV must
-    quote; fewer than two columns (a lone empty field is written ``""``); a line ending other
-    than ``\\n``.
+    CSV writer: about 7x as fast (``benchmarks/csv_output.py``; pandas formats every float through
+    numpy, 24 of the 45 s of a 1.75M-row ``rnnkit predict``).
+
+    None where the same text is not certain, for pandas to write: a column that is not float,
+    integer, string or datetime; a name or value that CSV must quote; fewer than two columns (a
+    lone empty field is written ``""``); a line ending other than ``\\n``.
     """
     import pyarrow as pa
     import pyarrow.csv as pa_csv

@@ -290,6 +290,9 @@ def test_csv_text_writes_exactly_what_pandas_writes(dtype):
         pd.DataFrame({"flag": [True, False], "y": [1.5, 2.5]}),  # a type the fast path does not know
         pd.DataFrame({"id": pd.Series([1, "x"], dtype=object), "y": [1.5, 2.5]}),  # not all strings
         pd.DataFrame({"kind": pd.Categorical(["a", "b"]), "y": [1.5, 2.5]}),
+        pd.DataFrame({"id": pd.Series([b"ab", b"cd"], dtype=object), "y": [1.5, 2.5]}),  # bytes: pandas writes b'ab'
+        pd.DataFrame({"id": ["a", "b"], "n": np.array([1, 2], dtype=">i8")}),  # an array Arrow does not take
+        pd.DataFrame({"id": ["a", "b"], "d": pd.Series(pd.to_datetime(["2020-01-01", None])).astype("Sparse[datetime64[ns]]")}),
     ],
 )
 def test_csv_text_leaves_to_pandas_what_it_cannot_write_exactly(frame):
@@ -298,8 +301,26 @@ def test_csv_text_leaves_to_pandas_what_it_cannot_write_exactly(frame):
     assert csv_text(frame) is None
 
 
+def test_csv_text_lays_out_dates_block_by_block_as_pandas_does():
+    from rnnkit.data.predict_stream import csv_text
+
+    # to_csv decides a date column's layout for each block of 100,000 cells: date only when every
+    # time in the block is midnight, fraction digits as the block needs.
+    n = 11_112  # nine columns: blocks of 11,111 rows, the last row alone in the second
+    dates = pd.Series(pd.date_range("2020-01-01", periods=n, freq="D"))
+    dates.iloc[-1] += pd.Timedelta(hours=12)
+    frame = pd.DataFrame({"store": "S1", "date": dates, **{f"y_h{k}": np.linspace(0, 1, n) for k in range(1, 8)}})
+    assert csv_text(frame) == frame.to_csv(index=False)
+    assert "S1,2020-01-01,0.0," in csv_text(frame)
+    seconds = pd.Series(pd.date_range("2020-01-01", periods=50_001, freq="s"))
+    seconds.iloc[-1] += pd.Timedelta(milliseconds=123)
+    for column in (seconds, seconds.dt.tz_localize("UTC")):
+        frame = pd.DataFrame({"a": "x", "d": column})
+        assert csv_text(frame) == frame.to_csv(index=False)
+
+
 def test_output_writer_csv_equals_one_pandas_write(tmp_path):
-    from rnnkit.data.predict_stream import OutputWriter
+    from rnnkit.data.predict_stream import OutputWriter, csv_text
 
     rng = np.random.default_rng(1)
     pieces = [
@@ -307,6 +328,7 @@ def test_output_writer_csv_equals_one_pandas_write(tmp_path):
         pd.DataFrame({"id": ["c,d", "e"], "y": [0.5, np.nan]}),  # written by pandas
         pd.DataFrame({"id": ["f", "g"], "y": [1.0, 1e-5]}),
     ]
+    assert [csv_text(piece) is None for piece in pieces] == [False, True, False]  # both writers in turn
     with OutputWriter(tmp_path / "out.csv") as writer:
         for piece in pieces:
             writer.write(piece)

@@ -241,16 +241,18 @@ class OutputWriter:
 
 
 _QUOTED = frozenset(',"\r\n')  # characters that make CSV quote a field
+_CSV_BLOCK_CELLS = 100_000  # to_csv formats a frame a block of this many cells (whole rows) at a time
 
 
 def csv_text(frame: pd.DataFrame, *, header: bool = True) -> str | None:
     """``frame.to_csv(index=False, header=header)``, character for character, written by pyarrow's
     CSV writer: about 7x as fast (``benchmarks/csv_output.py``; pandas formats every float through
-    numpy, 24 of the 45 s of a 1.75M-row ``rnnkit predict``).
+    numpy, 26.5 of the 45 s of a 1.75M-row ``rnnkit predict``).
 
     None where the same text is not certain, for pandas to write: a column that is not float,
-    integer, string or datetime; a name or value that CSV must quote; fewer than two columns (a
-    lone empty field is written ``""``); a line ending other than ``\\n``.
+    integer, string or datetime (object columns: strings only); a name or value that CSV must
+    quote; fewer than two columns (a lone empty field is written ``""``); a line ending other
+    than ``\\n``.
     """
     import pyarrow as pa
     import pyarrow.csv as pa_csv
@@ -258,22 +260,23 @@ def csv_text(frame: pd.DataFrame, *, header: bool = True) -> str | None:
     names = list(frame.columns)
     if os.linesep != "\n" or len(names) < 2 or not all(isinstance(n, str) and not _QUOTED.intersection(n) for n in names):
         return None
+    block = max(1, _CSV_BLOCK_CELLS // len(names))
     columns = []
     try:
         for _, column in frame.items():
-            text = _column_text(column)
+            text = _column_text(column, block)
             if text is None:
                 return None
             columns.append(text)
         out = io.BytesIO()
         options = pa_csv.WriteOptions(include_header=False, quoting_style="none")  # the header: below
         pa_csv.write_csv(pa.Table.from_arrays(columns, names=[str(i) for i in range(len(names))]), out, options)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):  # a value that needs quotes, a non-string object
+    except pa.ArrowException:  # a value that needs quotes, a non-string object, an unsupported array
         return None
     return (",".join(names) + "\n" if header else "") + out.getvalue().decode("utf-8")
 
 
-def _column_text(column: pd.Series):
+def _column_text(column: pd.Series, block: int):
     """The column as Arrow strings, each what ``to_csv`` writes for it (null: empty), or None."""
     import pyarrow as pa
 
@@ -282,11 +285,18 @@ def _column_text(column: pd.Series):
         return _float_text(column.to_numpy())
     if isinstance(dtype, np.dtype) and dtype.kind in "iu":
         return pa.array(column.to_numpy()).cast(pa.string())
-    if dtype.kind == "M":  # numpy or time-zone-aware datetimes: pandas' own text, NaT missing
-        column = column.astype(str).where(column.notna(), None)
+    if (isinstance(dtype, np.dtype) and dtype.kind == "M") or isinstance(dtype, pd.DatetimeTZDtype):
+        # pandas' own text, NaT missing. to_csv lays dates out a block of rows at a time (date
+        # only when every time in the block is midnight, as many fraction digits as the block
+        # needs), so the same blocks here.
+        pieces = [column.iloc[start : start + block] for start in range(0, len(column), block)]
+        column = pd.concat([piece.astype(str).where(piece.notna(), None) for piece in pieces]) if pieces else column
     elif not (isinstance(dtype, pd.StringDtype) or dtype == np.dtype(object)):
         return None
-    return pa.array(column, type=pa.string(), from_pandas=True)
+    text = pa.array(column, from_pandas=True)  # objects other than strings: another type, or an error
+    if not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type) or pa.types.is_null(text.type)):
+        return None
+    return text.cast(pa.string())
 
 
 def _float_text(values: np.ndarray):

@@ -344,6 +344,10 @@ def test_sample_equals_feeding_the_prompt_then_each_token_with_the_states(tmp_pa
         drawn.append(_draw(np.asarray(logits)[0, -1], 0.8, 5, rng))
         logits, states = lm(np.asarray([drawn[-1:]]), initial_state=states, return_state=True)
     assert sample(lm, pre, "the mat", 25, 0.8, 5, seed=4) == "the mat" + join_tokens(vocab.decode(drawn), "char")
+    # Without a prompt the text starts from a drawn token, which it keeps.
+    start = sample(lm, pre, "", 0, 1.0, None, seed=4)
+    assert len(start) == 1 and start in vocab.decode(range(2, len(pre.vocab) + 2))
+    assert sample(lm, pre, "", 25, 1.0, None, seed=4).startswith(start) and len(sample(lm, pre, "", 25, 1.0, None, seed=4)) == 26
 
 
 def test_numeric_looking_labels_and_ids_stay_as_written(tmp_path):

@@ -135,6 +135,7 @@ def sample(model, pre: CorpusPreprocessor, prompt: str, length: int, temperature
         unigram[OOV_ID] = 0.0
         ids = [int(rng.choice(len(unigram), p=unigram / unigram.sum()))]
         tokens = vocab.decode(ids)
+        prompt = join_tokens(tokens, pre.tokenize)  # the text starts with the drawn token
     # One graph for the prompt and every new token: fed eagerly, a Keras RNN runs the prompt step
     # by step from Python (about 3 ms a token here: 7 s for a 2,000-character prompt). Zero states
     # are what the model starts from without any.

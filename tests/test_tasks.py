@@ -192,7 +192,7 @@ def test_output_frames_hold_the_types_pandas_infers_from_the_values(tmp_path, se
     from rnnkit.tasks import get_task
 
     frame = pd.read_csv(sequences_csv)
-    frame["seq"] = frame["seq"].str[1:].astype(int)  # numeric ids
+    frame["seq"] = frame["seq"].str[1:].astype(int)  # numeric ids (kept as written: strings)
     if task_name == "tag":
         frame["label"] = np.where(frame["a"] > 0, "10", "2")  # numeric-looking labels
     frame.to_csv(sequences_csv, index=False)
@@ -347,7 +347,8 @@ def test_sample_equals_feeding_the_prompt_then_each_token_with_the_states(tmp_pa
     # Without a prompt the text starts from a drawn token, which it keeps.
     start = sample(lm, pre, "", 0, 1.0, None, seed=4)
     assert len(start) == 1 and start in vocab.decode(range(2, len(pre.vocab) + 2))
-    assert sample(lm, pre, "", 25, 1.0, None, seed=4).startswith(start) and len(sample(lm, pre, "", 25, 1.0, None, seed=4)) == 26
+    text = sample(lm, pre, "", 25, 1.0, None, seed=4)
+    assert text.startswith(start) and len(text) == 26
 
 
 def test_numeric_looking_labels_and_ids_stay_as_written(tmp_path):

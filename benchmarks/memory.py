@@ -5,8 +5,9 @@ LSTM(128) -> LSTM(128) -> Dense(1), one epoch over every 1000th window (``data.s
 not the windows trained, set the memory), against the framework's own baseline: a process that
 imports TensorFlow (as rnnkit does) and builds and compiles the same model, with and without one
 ``fit`` step. The rnnkit cases first cap glibc's malloc arenas, as the command line does
-(``rnnkit.process.limit_malloc_arenas``). Peak RSS is the process's ``ru_maxrss``. ``rnnkit-5M-eval`` adds small validation
-and test splits (0.2% each, 10,000 windows apiece) so that evaluation and plots run too.
+(``rnnkit.process.limit_malloc_arenas``). Peak RSS is the process's ``ru_maxrss``.
+``rnnkit-5M-eval`` adds small validation and test splits (0.2% each, 10,000 windows apiece) so
+that evaluation and plots run too.
 ``--stages`` prints, for one run of each rnnkit case, the peak RSS inside every stage of data
 preparation and training (VmHWM reset at each stage boundary through /proc/self/clear_refs;
 Linux only, and it resets ru_maxrss, so it runs in processes of its own).

@@ -196,6 +196,17 @@ def layer_by_layer() -> None:
     stacked.eligible = lambda *args, **kwargs: False
 
 
+def snapshot(rev: str) -> Path:
+    """A folder holding ``rnnkit/`` as of commit ``rev`` (a ``git archive``, cached), for
+    ``RNNKIT_BENCH_SOURCE``."""
+    source = CACHE / f"src-{rev}"
+    if not (source / "rnnkit").is_dir():
+        source.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "archive", rev, "rnnkit"], cwd=ROOT, capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(source)], input=archive.stdout, check=True)
+    return source
+
+
 def run_worker(argv: list[str], timeout: float = 1800) -> dict:
     """Run ``python argv...`` in a fresh process; its last stdout line is a JSON result."""
     proc = subprocess.run([sys.executable, *argv], capture_output=True, text=True, env=quiet_env(), timeout=timeout, cwd=ROOT)

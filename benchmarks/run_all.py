@@ -27,6 +27,7 @@ STEPS = {
     "task-predict": ["task_predict.py"],  # the tasks of issue #3: prediction vs model.predict, generation
     "csv-output": ["csv_output.py"],  # rnnkit predict's CSV writer vs pandas to_csv
 }
+# Not in the list: predict_series.py compares two commits of rnnkit (it needs --base).
 
 
 def main() -> None:
@@ -38,13 +39,10 @@ def main() -> None:
     if args.rev:
         import os
 
-        cache = Path(os.environ.get("RNNKIT_BENCH_DIR", "/tmp/rnnkit-bench"))
-        source = cache / f"src-{args.rev}"
-        if not (source / "rnnkit").is_dir():
-            source.mkdir(parents=True, exist_ok=True)
-            archive = subprocess.run(["git", "archive", args.rev, "rnnkit"], cwd=HERE.parent, capture_output=True, check=True)
-            subprocess.run(["tar", "-x", "-C", str(source)], input=archive.stdout, check=True)
-        os.environ["RNNKIT_BENCH_SOURCE"] = str(source)
+        sys.path.insert(0, str(HERE))
+        from _common import snapshot
+
+        os.environ["RNNKIT_BENCH_SOURCE"] = str(snapshot(args.rev))
     failed = []
     for name in args.only.split(",") if args.only else STEPS:
         argv = [sys.executable, str(HERE / STEPS[name][0]), *STEPS[name][1:]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -227,6 +228,63 @@ def test_one_series_without_id_splits_like_one_series_with_id(tmp_path):
     for name in ("train", "val", "test"):
         np.testing.assert_array_equal(without.origins[name], with_id.origins[name])
     np.testing.assert_array_equal(without.x, with_id.x)
+
+
+def test_prediction_stream_reads_interleaved_series_in_any_chunks_as_each_series_alone(tmp_path):
+    from rnnkit.data.predict_stream import ForecastStream
+
+    pre, _ = prepared(tmp_path, make_series(n_series=2, length=40), data={"window": 5, "missing": "ffill"})
+    rng = np.random.default_rng(3)
+    parts = []
+    for index, length in enumerate([30, 3, 12, 5, 21]):  # s1 is shorter than a window
+        part = make_series(n_series=1, length=length, seed=index).assign(id=f"s{index}")
+        part.loc[rng.random(length) < 0.15, "x"] = np.nan  # gaps, filled forward within the series
+        parts.append(part.assign(order=np.arange(length) * 4 + rng.random(length) * 4))  # in time order
+    parts[4].loc[:1, "y"] = np.nan  # leading gaps: those rows are dropped
+    frame = pd.concat(parts).sort_values("order", kind="stable").drop(columns="order").reset_index(drop=True)
+    path = tmp_path / "new.csv"
+    frame.to_csv(path, index=False)
+
+    expected, kept = {}, {}  # (id, time) -> the window, from each series alone; rows kept per series
+    for part in parts:
+        rows = part.drop(columns="order").ffill().dropna().reset_index(drop=True)
+        kept[rows["id"][0]] = len(rows)
+        rows["date"] = pd.to_datetime(rows["date"])
+        inputs = pre.transform_inputs(rows)
+        for origin in range(pre.window - 1, len(rows)):
+            expected[rows["id"][origin], rows["date"][origin]] = inputs[origin - pre.window + 1 : origin + 1]
+    for chunk_rows in (4, 9, 1_000):
+        stream = ForecastStream(pre, path, chunk_rows=chunk_rows)
+        found = {}
+        for block in stream.blocks():
+            for origin, key, time in zip(block.origins, block.ids, block.times, strict=True):
+                assert (key, time) not in found
+                found[key, pd.Timestamp(time)] = block.x[origin - pre.window + 1 : origin + 1]
+        assert found.keys() == expected.keys()
+        for key, window in expected.items():
+            np.testing.assert_array_equal(found[key], window)
+        assert (stream.series_seen, stream.short_series, stream.rows_read) == (5, 1, len(frame))
+        last = list(ForecastStream(pre, path, chunk_rows=chunk_rows).blocks(last_only=True))
+        appearing = [key for key in frame["id"].drop_duplicates() if key != "s1"]  # s1 has no window
+        assert len(last) == 1 and list(last[0].ids) == appearing
+        ends = [max(time for key_, time in expected if key_ == key) for key in last[0].ids]
+        assert [pd.Timestamp(time) for time in last[0].times] == ends
+
+    # Without a time column an origin is named by its row within its series, counted across chunks.
+    path = tmp_path / "untimed.csv"
+    frame.drop(columns="date").to_csv(path, index=False)
+    untimed = dataclasses.replace(pre, time=None, time_kind=None)
+    blocks = list(ForecastStream(untimed, path, chunk_rows=4).blocks())
+    names = pd.DataFrame({"id": np.concatenate([b.ids for b in blocks]), "origin": np.concatenate([b.times for b in blocks])})
+    origins = {key: list(range(pre.window - 1, rows)) for key, rows in kept.items() if rows >= pre.window}
+    assert names.groupby("id")["origin"].agg(list).to_dict() == origins
+
+    # A step back in time is named by series and time, wherever the chunks split the series.
+    frame.loc[(frame["id"] == "s2").to_numpy().nonzero()[0][7], "date"] = "2024-01-02"
+    frame.to_csv(path, index=False)
+    for chunk_rows in (4, 1_000):
+        with pytest.raises(DataError, match=r"series 's2', column 'date': time 2024-01-02 00:00:00 does not come after"):
+            list(ForecastStream(pre, path, chunk_rows=chunk_rows).blocks())
 
 
 def test_rows_are_handed_over_aligned_for_tensorflow(tmp_path):

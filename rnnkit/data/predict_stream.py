@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -73,42 +73,38 @@ class ForecastStream:
         return [c for c in (self.pre.id, self.pre.time or "origin") if c] + steps
 
     def blocks(self, last_only: bool = False) -> Iterator[Block]:
-        """Yield one block per input chunk (or, with ``last_only``, one block at the end)."""
+        """Yield one block per input chunk (or, with ``last_only``, one block at the end).
+
+        A chunk is handled with array operations over all of its series at once, not a loop over
+        series: on a file of 57,600 short series that loop took 75 s of a 90 s predict.
+        """
         pre = self.pre
         keep = pre.window if last_only else pre.window - 1
-        tails: dict[object, pd.DataFrame] = {}
-        counts: dict[object, int] = {}  # rows of each series so far, to name origins without a time column
+        carry = _Carry()
         offset = 0
         for chunk in iter_table(self.path, self.columns, self.chunk_rows):
             size = len(chunk)
             chunk = clean_frame(chunk, pre, self.path, row_offset=offset, numeric=self.numeric)
             pre.check_frame(chunk, self.path)
-            segments = []
-            for key, rows in self._by_series(chunk):
-                tail = tails.get(key)
-                self._check_order(key, tail, rows, offset)
-                if tail is None:
-                    self.series_seen += 1
-                rows = rows if tail is None else pd.concat([tail, rows], ignore_index=True)
-                if pre.missing == "ffill":
-                    rows = self._ffill(rows)
-                carried = 0 if tail is None else len(tail)
-                base = counts.get(key, 0) - carried
-                counts[key] = base + len(rows)
-                if not last_only:
-                    origins = np.arange(max(pre.window - 1, carried), len(rows), dtype=np.int64)
-                    if len(origins):
-                        segments.append((key, rows, origins, base))
-                tails[key] = rows.iloc[max(0, len(rows) - keep) :]
+            group = self._series(chunk, carry)
             offset += size
             self.rows_read += size
-            if segments:
-                yield self._block(segments)
-        self.short_series = sum(1 for key in counts if counts[key] < pre.window)
+            if not last_only:
+                first = np.maximum(pre.window - 1, group.carried)[group.codes]  # earlier rows had their windows
+                origins = np.flatnonzero(group.position >= first)
+                if len(origins):
+                    series = group.codes[origins]
+                    yield self._block(group.rows, origins, group.keys[series], group.base[series] + group.position[origins])
+            carry.keep(group, keep)
+        self.series_seen = carry.series
+        self.short_series = int((carry.counts[: carry.series] < pre.window).sum())
         if last_only:
-            segments = [(k, r, np.array([len(r) - 1]), counts[k] - len(r)) for k, r in tails.items() if len(r) >= pre.window]
-            if segments:
-                yield self._block(segments)
+            rows, ranks = carry.ordered()
+            ends = np.flatnonzero(np.append(ranks[1:] != ranks[:-1], True))  # each series' last row
+            ends = ends[np.diff(np.append(-1, ends)) >= pre.window]
+            if len(ends):
+                keys = carry.keys[ranks[ends]]
+                yield self._block(rows, ends, keys, carry.counts[ranks[ends]] - 1)
 
     def output_frame(self, block: Block, values: np.ndarray) -> pd.DataFrame:
         """The output rows of a block: id, origin time, then ``<target>_h<k>`` in original units."""
@@ -123,42 +119,46 @@ class ForecastStream:
 
     # ----------------------------------------------------------------------------------------
 
-    def _by_series(self, chunk: pd.DataFrame):
+    def _series(self, chunk: pd.DataFrame, carry: _Carry) -> _Series:
+        """The chunk's rows after the rows each of its series carries over, grouped by series in
+        order of first appearance, time order checked and (under ``ffill``) gaps filled."""
         if self.pre.id is None:
-            return [(None, chunk)]
-        return ((key, rows.reset_index(drop=True)) for key, rows in chunk.groupby(self.pre.id, sort=False))
+            codes, keys = np.zeros(len(chunk), np.int64), np.array([None], dtype=object)
+        else:
+            codes, uniques = pd.factorize(chunk[self.pre.id])
+            keys = np.asarray(uniques, dtype=object)
+        ranks = carry.rank(keys)
+        carried_rows, carried_codes = carry.take(ranks)
+        rows = pd.concat([carried_rows, chunk], ignore_index=True) if len(carried_rows) else chunk
+        codes = np.concatenate([carried_codes, codes])
+        order = np.argsort(codes, kind="stable")  # a series' carried rows stay before its new ones
+        rows, codes = rows.take(order).reset_index(drop=True), codes[order]
+        self._check_order(rows, codes, keys)
+        if self.pre.missing == "ffill":
+            rows[self.numeric] = rows[self.numeric].groupby(codes).ffill()
+            complete = ~rows[self.numeric].isna().any(axis=1).to_numpy()
+            rows, codes = rows[complete].reset_index(drop=True), codes[complete]
+        return _Series(rows, codes, keys, ranks, np.bincount(carried_codes, minlength=len(keys)), carry.counts[ranks])
 
-    def _check_order(self, key, tail: pd.DataFrame | None, rows: pd.DataFrame, offset: int) -> None:
+    def _check_order(self, rows: pd.DataFrame, codes: np.ndarray, keys: np.ndarray) -> None:
         time = self.pre.time
-        if time is None:
+        if time is None or len(rows) < 2:
             return
-        values = rows[time] if tail is None or len(tail) == 0 else pd.concat([tail[time], rows[time]], ignore_index=True)
-        steps = values.diff().iloc[1:]
-        bad = steps.le(pd.Timedelta(0) if self.pre.time_kind == "datetime" else 0)
-        if bad.any():
-            where = f"series '{key}', " if self.pre.id else ""
+        values = rows[time]
+        steps = values.diff().iloc[1:].le(pd.Timedelta(0) if self.pre.time_kind == "datetime" else 0).to_numpy()
+        bad = np.flatnonzero(steps & (codes[1:] == codes[:-1]))
+        if len(bad):
+            where = f"series '{keys[codes[bad[0] + 1]]}', " if self.pre.id else ""
             raise DataError(
-                f"{self.path}: {where}column '{time}': time {values.iloc[int(np.flatnonzero(bad.to_numpy())[0]) + 1]} "
+                f"{self.path}: {where}column '{time}': time {values.iloc[bad[0] + 1]} "
                 "does not come after the row before it; predict reads each series in time order (sort by id and time)"
             )
 
-    def _ffill(self, rows: pd.DataFrame) -> pd.DataFrame:
-        rows = rows.copy()
-        rows[self.numeric] = rows[self.numeric].ffill()
-        return rows[~rows[self.numeric].isna().any(axis=1)].reset_index(drop=True)
-
-    def _block(self, segments: list) -> Block:
+    def _block(self, rows: pd.DataFrame, origins: np.ndarray, ids: np.ndarray, positions: np.ndarray) -> Block:
+        """The block of ``origins`` (rows of ``rows``), each in series ``ids`` at 0-based
+        ``positions`` within its series, which name origins where there is no time column."""
         pre = self.pre
-        frames = [rows for _, rows, _, _ in segments]
-        starts = np.cumsum([0] + [len(f) for f in frames[:-1]])
-        origins = np.concatenate([o + s for (_, _, o, _), s in zip(segments, starts, strict=True)])
-        rows = pd.concat(frames, ignore_index=True)
-        ids = np.concatenate([np.full(len(o), k, dtype=object) for k, _, o, _ in segments])
-        if pre.time is not None:
-            times = rows[pre.time].to_numpy()[origins]
-        else:
-            # Without a time column an origin is named by its 0-based position within its series.
-            times = np.concatenate([o + base for _, _, o, base in segments])
+        times = rows[pre.time].to_numpy()[origins] if pre.time is not None else positions
         if self.has_targets:
             y = pre.transform_targets(rows)
             last_raw = rows[pre.targets].to_numpy(dtype=np.float64)[origins]
@@ -166,6 +166,82 @@ class ForecastStream:
             y = np.zeros((len(rows), len(pre.targets)), np.float32)
             last_raw = np.zeros((len(origins), len(pre.targets)))
         return Block(pre.transform_inputs(rows), y, origins, last_raw, ids, times)
+
+
+@dataclass
+class _Series:
+    """A chunk's rows grouped by series (see ForecastStream._series)."""
+
+    rows: pd.DataFrame
+    codes: np.ndarray  # (rows,) series of each row: its index in keys
+    keys: np.ndarray  # series ids (object), in order of first appearance in the chunk
+    ranks: np.ndarray  # (series,) each series' rank in the file (_Carry)
+    carried: np.ndarray  # (series,) rows carried over from earlier chunks, first in each series
+    counts: np.ndarray  # (series,) rows of each series in earlier chunks
+    sizes: np.ndarray = field(init=False)  # (series,) rows of each series here, carried ones included
+    position: np.ndarray = field(init=False)  # (rows,) row within its series here
+    base: np.ndarray = field(init=False)  # (series,) position in the whole series of its row 0 here
+
+    def __post_init__(self) -> None:
+        self.sizes = np.bincount(self.codes, minlength=len(self.keys))
+        self.position = np.arange(len(self.codes)) - (np.cumsum(self.sizes) - self.sizes)[self.codes]
+        self.base = self.counts - self.carried
+
+
+class _Carry:
+    """What the stream keeps between chunks: every series' rank (order of first appearance in the
+    file), its row count so far, and its last rows."""
+
+    def __init__(self) -> None:
+        self.ranks: dict[object, int] = {}
+        self.keys = np.empty(0, dtype=object)  # by rank
+        self.counts = np.zeros(0, np.int64)  # by rank
+        self.rows: pd.DataFrame | None = None  # the last rows of every series, each series' in order
+        self.row_ranks = np.zeros(0, np.int64)
+
+    @property
+    def series(self) -> int:
+        return len(self.ranks)
+
+    def rank(self, keys: np.ndarray) -> np.ndarray:
+        """Ranks of ``keys``; series not seen before get the next ranks."""
+        known = len(self.ranks)
+        ranks = np.fromiter((self.ranks.setdefault(key, len(self.ranks)) for key in keys), np.int64, len(keys))
+        if len(self.ranks) > known:
+            self.keys = np.concatenate([self.keys, np.asarray(keys[ranks >= known], dtype=object)])
+            self.counts = np.concatenate([self.counts, np.zeros(len(self.ranks) - known, np.int64)])
+        return ranks
+
+    def take(self, ranks: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+        """The carried rows of the series ``ranks`` (removed from the carry) and, for each, its
+        index in ``ranks``."""
+        if self.rows is None or len(self.rows) == 0:
+            return pd.DataFrame(), np.zeros(0, np.int64)
+        index = np.full(len(self.keys), -1, np.int64)
+        index[ranks] = np.arange(len(ranks))
+        codes = index[self.row_ranks]
+        taken = codes >= 0
+        rows = self.rows[taken]
+        self.rows, self.row_ranks = self.rows[~taken], self.row_ranks[~taken]
+        return rows, codes[taken]
+
+    def keep(self, group: _Series, keep: int) -> None:
+        """Count the chunk's rows and keep each of its series' last ``keep`` rows."""
+        self.counts[group.ranks] = group.base + group.sizes
+        last = group.position >= group.sizes[group.codes] - keep
+        rows, ranks = group.rows[last], group.ranks[group.codes[last]]
+        if self.rows is None or len(self.rows) == 0:
+            self.rows, self.row_ranks = rows, ranks
+        else:
+            self.rows = pd.concat([self.rows, rows], ignore_index=True)
+            self.row_ranks = np.concatenate([self.row_ranks, ranks])
+
+    def ordered(self) -> tuple[pd.DataFrame, np.ndarray]:
+        """The carried rows by series rank (each series' in order) and the rank of each."""
+        if self.rows is None:
+            return pd.DataFrame(), np.zeros(0, np.int64)
+        order = np.argsort(self.row_ranks, kind="stable")
+        return self.rows.take(order).reset_index(drop=True), self.row_ranks[order]
 
 
 class OutputWriter:

@@ -287,6 +287,24 @@ def test_prediction_stream_reads_interleaved_series_in_any_chunks_as_each_series
             list(ForecastStream(pre, path, chunk_rows=chunk_rows).blocks())
 
 
+def test_prediction_stream_reads_csv_ids_as_written(tmp_path):
+    from rnnkit.data.predict_stream import ForecastStream
+
+    pre, _ = prepared(tmp_path, make_series(n_series=2, length=40), data={"window": 5})
+    frame = pd.concat([make_series(n_series=1, length=20).assign(id=key) for key in ("007", "7", "A1")], ignore_index=True)
+    path = tmp_path / "new.csv"
+    frame.to_csv(path, index=False)
+    # Chunks of 15 rows: the first holds only "007" (numbers, were it parsed), the second "007" and "7".
+    blocks = list(ForecastStream(pre, path, chunk_rows=15).blocks())
+    ids = pd.Series(np.concatenate([block.ids for block in blocks]))
+    assert ids.value_counts().to_dict() == {"007": 16, "7": 16, "A1": 16}  # 20 - 5 + 1 windows each
+    assert ids.drop_duplicates().tolist() == ["007", "7", "A1"]
+    numbered = frame.assign(id=frame["id"].map({"007": 1, "7": 2, "A1": 3}))  # a Parquet id keeps its stored type
+    numbered.to_parquet(tmp_path / "numbered.parquet", index=False)
+    [block] = ForecastStream(pre, tmp_path / "numbered.parquet").blocks()
+    assert sorted(set(block.ids)) == [1, 2, 3]
+
+
 def test_rows_are_handed_over_aligned_for_tensorflow(tmp_path):
     from rnnkit.data.schema import ALIGN_BYTES, aligned_empty
 

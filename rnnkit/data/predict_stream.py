@@ -55,6 +55,13 @@ class ForecastStream:
         self.rows_read = 0
         self.short_series = 0  # series with fewer rows than one window, so no forecast
 
+    @property
+    def text(self) -> list[str]:
+        """Columns read as written: a CSV's id column, so that "007" stays "007" and an id that
+        looks like a number in one chunk and like text in another stays one series. Parquet ids
+        keep their stored type."""
+        return [self.pre.id] if self.pre.id is not None and table_format(self.path) == "csv" else []
+
     def check_input(self) -> None:
         """Check the file, its columns and the dtypes of its first rows against the schema.
 
@@ -63,7 +70,7 @@ class ForecastStream:
         """
         check_readable(self.path)
         require_columns(self.path, read_columns(self.path), self.columns)
-        first = next(iter_table(self.path, self.columns, min(self.chunk_rows, 10_000)), None)
+        first = next(iter_table(self.path, self.columns, min(self.chunk_rows, 10_000), text=self.text), None)
         if first is None or len(first) == 0:
             raise DataError(f"{self.path}: no data rows (header only)")
         self.pre.check_frame(clean_frame(first, self.pre, self.path, numeric=self.numeric), self.path)
@@ -82,7 +89,7 @@ class ForecastStream:
         keep = pre.window if last_only else pre.window - 1
         carry = _Carry()
         offset = 0
-        for chunk in iter_table(self.path, self.columns, self.chunk_rows):
+        for chunk in iter_table(self.path, self.columns, self.chunk_rows, text=self.text):
             size = len(chunk)
             chunk = clean_frame(chunk, pre, self.path, row_offset=offset, numeric=self.numeric)
             pre.check_frame(chunk, self.path)

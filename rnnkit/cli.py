@@ -163,10 +163,14 @@ def evaluate(run: Path, data_path: str | None, split: str | None) -> None:
 @click.option("--output", "output_path", required=True, type=click.Path(path_type=Path), help="CSV or Parquet file to write.")
 @click.option("--last", "last_only", is_flag=True, help="Forecast runs: only the forecast from the last window of each series.")
 @click.option("--chunk-rows", default=200_000, show_default=True, type=click.IntRange(min=1), help="Input rows read at a time.")
-@click.option("--batch-size", default=1024, show_default=True, type=click.IntRange(min=1), help="Windows per model call.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    help="Windows or sequences per model call. [default: 1024; 4096 for forecasting models under 20,000 recurrent weights]",
+)
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 def predict(
-    run: Path, input_path: Path, output_path: Path, last_only: bool, chunk_rows: int, batch_size: int, overwrite: bool
+    run: Path, input_path: Path, output_path: Path, last_only: bool, chunk_rows: int, batch_size: int | None, overwrite: bool
 ) -> None:
     """Predict INPUT with RUN's best checkpoint, streaming in chunks.
 

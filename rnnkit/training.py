@@ -33,8 +33,6 @@ from rnnkit.runs import RunFolder, atomic_write, sha256_file
 from rnnkit.tasks import get_task, load_preprocessor
 from rnnkit.tasks.base import Task
 
-EVAL_BATCH = 1024
-
 
 @dataclass
 class TrainResult:
@@ -471,7 +469,7 @@ def predict(
     output_path: str | Path,
     *,
     chunk_rows: int = 200_000,
-    batch_size: int = EVAL_BATCH,
+    batch_size: int | None = None,
     last_only: bool = False,
     overwrite: bool = False,
 ) -> PredictResult:
@@ -487,7 +485,8 @@ def predict(
         input_path: rows in the training layout (id, time, features; targets under detrending).
         output_path: ``.csv`` or ``.parquet`` file to write.
         chunk_rows: rows read per chunk.
-        batch_size: windows per model call.
+        batch_size: windows or sequences per model call; None lets the task choose (1,024, or
+            4,096 for small forecasting models: ``Task.predict_batch``).
         last_only: only the forecast from the last window of each series (the future).
         overwrite: replace an existing output file.
 
@@ -508,7 +507,8 @@ def predict(
 
     model = load_model(best)
     with writer:
-        stats = task.write_predictions(model, pre, stream, writer, batch_size=batch_size, last_only=last_only)
+        batch = batch_size or task.predict_batch(model)
+        stats = task.write_predictions(model, pre, stream, writer, batch_size=batch, last_only=last_only)
     return PredictResult(writer.path, stats.rows, stats.sequences, stats.input_rows, stats.short)
 
 

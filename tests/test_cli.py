@@ -118,6 +118,33 @@ def test_predict_streams_the_same_rows_as_one_chunk(tmp_path, trained_run):
     np.testing.assert_allclose(tail[["y_h1", "y_h2"]], a.groupby("id").tail(1)[["y_h1", "y_h2"]], rtol=1e-5)
 
 
+def test_predict_batch_is_the_tasks_choice_unless_given(tmp_path, trained_run, monkeypatch):
+    from rnnkit.models import RecurrentModel
+    from rnnkit.tasks import get_task
+    from rnnkit.tasks.forecast import ForecastTask
+
+    forecast, classify = get_task("forecast"), get_task("classify")
+    small, large = RecurrentModel(2, units=[32]), RecurrentModel(8, units=[64, 64])  # 4,480 and 50,432 weights
+    for model in (small, large):
+        model.build((None, 4, model.input_features))
+    assert [forecast.predict_batch(small), forecast.predict_batch(large), classify.predict_batch(small)] == [4096, 1024, 1024]
+    seen = []
+    write = ForecastTask.write_predictions
+
+    def spy(self, *args, batch_size, **kwargs):
+        seen.append(batch_size)
+        return write(self, *args, batch_size=batch_size, **kwargs)
+
+    monkeypatch.setattr(ForecastTask, "write_predictions", spy)
+    data = tmp_path / "new.csv"
+    make_series(n_series=1, length=20).to_csv(data, index=False)
+    assert run_cli("predict", trained_run, "--input", data, "--output", tmp_path / "a.csv").exit_code == 0
+    assert run_cli("predict", trained_run, "--input", data, "--output", tmp_path / "b.csv", "--batch-size", 7).exit_code == 0
+    assert seen == [4096, 7]  # the trained run's LSTM(8) is a small model
+    a, b = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv")
+    pd.testing.assert_frame_equal(a, b, rtol=1e-5)  # XLA's float rounding depends on the batch shape
+
+
 def test_predict_matches_evaluate_forecasts(tmp_path, trained_run):
     """A forecast from predict equals the one evaluate scores, for the same window."""
     from rnnkit.data.pipeline import WindowCutter

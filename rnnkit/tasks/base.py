@@ -16,6 +16,8 @@ from rnnkit.config import Config
 
 # Batches a prediction or evaluation keeps in flight on a CPU, each on its own thread (in_order).
 STREAMS = 2
+# Windows or sequences per model call of rnnkit predict, where neither the user nor the task chooses.
+PREDICT_BATCH = 1024
 
 
 @dataclass
@@ -54,6 +56,10 @@ class Task(ABC):
         if cached is None or cached[0] is not model:
             cached = self._compiled = (model, inference_function(model, signature, jit_compile=jit_compile))
         return cached[1]
+
+    def predict_batch(self, model) -> int:
+        """``rnnkit predict``'s batch size when ``--batch-size`` is not given."""
+        return PREDICT_BATCH
 
     @abstractmethod
     def prepare(self, config: Config, pre=None) -> tuple[Any, Any]:

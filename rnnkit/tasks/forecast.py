@@ -17,6 +17,9 @@ from rnnkit.tasks.base import Datasets, PredictStats, Task, epoch_datasets, in_o
 # wavefront loop (4,601 vs 4,379 windows/s) and 65 MiB lighter at peak training on 5M rows with
 # val/test splits (+504 vs +569 MiB over the framework; docs/performance.md, section e).
 EVAL_BATCH = 256
+# rnnkit predict's batch for models with fewer recurrent weights than SMALL_MODEL (see predict_batch).
+SMALL_MODEL = 20_000
+SMALL_MODEL_BATCH = 4096
 _LOSSES = {"mse": "mean_squared_error", "mae": "mean_absolute_error"}
 
 
@@ -118,6 +121,16 @@ class ForecastTask(Task):
         stream = ForecastStream(pre, input_path, chunk_rows=chunk_rows)
         stream.check_input()
         return stream
+
+    def predict_batch(self, model) -> int:
+        """4,096 windows for a model of fewer than 20,000 recurrent weights, 1,024 for larger ones.
+
+        A small model's step at 1,024 windows is too little work to keep the cores busy: LSTM(16),
+        LSTM(32) and GRU(64) forecasts ran 1.1-1.4x as fast at 4,096, while LSTM(64) x 2 ran
+        0.96-1.10x and LSTM(128), alone or stacked, 0.8-0.9x (docs/performance.md, section d).
+        """
+        weights = sum(layer.count_params() for layer in model.recurrent_layers)
+        return SMALL_MODEL_BATCH if weights < SMALL_MODEL else super().predict_batch(model)
 
     def write_predictions(self, model, pre: Preprocessor, stream, writer, *, batch_size: int, last_only: bool) -> PredictStats:
         """Forecast every block of the stream into the writer."""

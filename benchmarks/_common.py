@@ -245,7 +245,9 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
 
 
-def versions() -> str:
+def versions(rnnkit: str | None = None) -> str:
+    """Versions of the frameworks and of rnnkit (``rnnkit`` names it where a benchmark compares
+    commits; otherwise the snapshot or commit this process runs)."""
     import importlib.metadata as md
 
     parts = []
@@ -259,7 +261,9 @@ def versions() -> str:
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "rnnkit"], cwd=ROOT, capture_output=True, text=True
         ).stdout.strip()
-        if SOURCE:
+        if rnnkit:
+            parts.append(rnnkit)
+        elif SOURCE:
             parts.append(f"rnnkit snapshot {SOURCE}")
         else:
             parts.append(f"rnnkit commit {head}{' + uncommitted rnnkit/ edits' if dirty else ''}")
@@ -268,6 +272,6 @@ def versions() -> str:
     return ", ".join(parts)
 
 
-def header(title: str, detail: str) -> str:
+def header(title: str, detail: str, rnnkit: str | None = None) -> str:
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
-    return f"### {title}\n\n{detail}\n\n{machine()}; {versions()}; load average at report {load}\n"
+    return f"### {title}\n\n{detail}\n\n{machine()}; {versions(rnnkit)}; load average at report {load}\n"

@@ -133,6 +133,7 @@ def main() -> None:
             f"the quickstart run (one epoch) over generated inputs; {args.repeats} alternating repeats, one "
             "fresh process each; outputs compared on every repeat (last column: the largest relative "
             "difference of a forecast, 0 where the files were byte for byte equal).",
+            rnnkit=f"rnnkit {' against '.join(contenders)}",
         )
     )
     rows = []

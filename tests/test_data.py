@@ -305,6 +305,22 @@ def test_prediction_stream_reads_csv_ids_as_written(tmp_path):
     assert sorted(set(block.ids)) == [1, 2, 3]
 
 
+def test_prediction_stream_names_origins_as_read_in_their_chunk_and_may_forecast_nothing(tmp_path):
+    from rnnkit.data.predict_stream import ForecastStream
+
+    frame = make_series(n_series=1, length=40).assign(date=np.arange(40))  # numeric times
+    pre, _ = prepared(tmp_path, frame, data={"window": 3, "missing": "ffill"})
+    path = tmp_path / "new.csv"
+    path.write_text("id,date,y,x\na,1.5,1,1\na,2.5,2,1\na,3,3,1\nb,1,1,1\nb,2,2,1\nb,3,3,1\nb,4,4,1\nb,5,5,1\n")
+    # Chunks of 6 rows: pandas reads the first chunk's times as floats, the second's as integers.
+    times = [block.times for block in ForecastStream(pre, path, chunk_rows=6).blocks()]
+    assert [t.dtype.kind for t in times] == ["f", "i"] and times[1].tolist() == [4, 5]
+    # Window 1, every row incomplete: nothing to forecast, and no error.
+    window_one = dataclasses.replace(pre, window=1)
+    path.write_text("id,date,y,x\na,1,,1\nb,1,,2\n")
+    assert list(ForecastStream(window_one, path).blocks(last_only=True)) == []
+
+
 def test_rows_are_handed_over_aligned_for_tensorflow(tmp_path):
     from rnnkit.data.schema import ALIGN_BYTES, aligned_empty
 

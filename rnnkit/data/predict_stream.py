@@ -98,20 +98,24 @@ class ForecastStream:
             self.rows_read += size
             if not last_only:
                 first = np.maximum(pre.window - 1, group.carried)[group.codes]  # earlier rows had their windows
-                origins = np.flatnonzero(group.position >= first)
+                origins = np.flatnonzero(group.position >= first)  # rows of this chunk, never carried ones
                 if len(origins):
                     series = group.codes[origins]
-                    yield self._block(group.rows, origins, group.keys[series], group.base[series] + group.position[origins])
+                    if pre.time is not None:  # as read in this chunk, whatever type the carried rows had
+                        times = chunk[pre.time].to_numpy()[group.source[origins]]
+                    else:  # without a time column an origin is named by its 0-based row within its series
+                        times = group.base[series] + group.position[origins]
+                    yield self._block(group.rows, origins, group.keys[series], times)
             carry.keep(group, keep)
         self.series_seen = carry.series
         self.short_series = int((carry.counts[: carry.series] < pre.window).sum())
         if last_only:
             rows, ranks = carry.ordered()
-            ends = np.flatnonzero(np.append(ranks[1:] != ranks[:-1], True))  # each series' last row
+            ends = np.flatnonzero(np.append(ranks[1:] != ranks[:-1], True)) if len(ranks) else ranks  # series' last rows
             ends = ends[np.diff(np.append(-1, ends)) >= pre.window]
             if len(ends):
-                keys = carry.keys[ranks[ends]]
-                yield self._block(rows, ends, keys, carry.counts[ranks[ends]] - 1)
+                times = rows[pre.time].to_numpy()[ends] if pre.time is not None else carry.counts[ranks[ends]] - 1
+                yield self._block(rows, ends, carry.keys[ranks[ends]], times)
 
     def output_frame(self, block: Block, values: np.ndarray) -> pd.DataFrame:
         """The output rows of a block: id, origin time, then ``<target>_h<k>`` in original units."""
@@ -138,34 +142,34 @@ class ForecastStream:
         carried_rows, carried_codes = carry.take(ranks)
         rows = pd.concat([carried_rows, chunk], ignore_index=True) if len(carried_rows) else chunk
         codes = np.concatenate([carried_codes, codes])
+        source = np.concatenate([np.full(len(carried_codes), -1), np.arange(len(chunk))])
         order = np.argsort(codes, kind="stable")  # a series' carried rows stay before its new ones
-        rows, codes = rows.take(order).reset_index(drop=True), codes[order]
-        self._check_order(rows, codes, keys)
+        rows, codes, source = rows.take(order).reset_index(drop=True), codes[order], source[order]
+        self._check_order(rows, codes, keys, chunk, source)
         if self.pre.missing == "ffill":
             rows[self.numeric] = rows[self.numeric].groupby(codes).ffill()
             complete = ~rows[self.numeric].isna().any(axis=1).to_numpy()
-            rows, codes = rows[complete].reset_index(drop=True), codes[complete]
-        return _Series(rows, codes, keys, ranks, np.bincount(carried_codes, minlength=len(keys)), carry.counts[ranks])
+            rows, codes, source = rows[complete].reset_index(drop=True), codes[complete], source[complete]
+        carried = np.bincount(carried_codes, minlength=len(keys))
+        return _Series(rows, codes, source, keys, ranks, carried, carry.counts[ranks])
 
-    def _check_order(self, rows: pd.DataFrame, codes: np.ndarray, keys: np.ndarray) -> None:
+    def _check_order(self, rows: pd.DataFrame, codes: np.ndarray, keys: np.ndarray, chunk: pd.DataFrame, source) -> None:
         time = self.pre.time
         if time is None or len(rows) < 2:
             return
-        values = rows[time]
-        steps = values.diff().iloc[1:].le(pd.Timedelta(0) if self.pre.time_kind == "datetime" else 0).to_numpy()
+        steps = rows[time].diff().iloc[1:].le(pd.Timedelta(0) if self.pre.time_kind == "datetime" else 0).to_numpy()
         bad = np.flatnonzero(steps & (codes[1:] == codes[:-1]))
         if len(bad):
             where = f"series '{keys[codes[bad[0] + 1]]}', " if self.pre.id else ""
+            value = chunk[time].iloc[source[bad[0] + 1]]  # a row of this chunk: the carried ones were in order
             raise DataError(
-                f"{self.path}: {where}column '{time}': time {values.iloc[bad[0] + 1]} "
+                f"{self.path}: {where}column '{time}': time {value} "
                 "does not come after the row before it; predict reads each series in time order (sort by id and time)"
             )
 
-    def _block(self, rows: pd.DataFrame, origins: np.ndarray, ids: np.ndarray, positions: np.ndarray) -> Block:
-        """The block of ``origins`` (rows of ``rows``), each in series ``ids`` at 0-based
-        ``positions`` within its series, which name origins where there is no time column."""
+    def _block(self, rows: pd.DataFrame, origins: np.ndarray, ids: np.ndarray, times: np.ndarray) -> Block:
+        """The block of ``origins`` (rows of ``rows``), each of series ``ids`` and named ``times``."""
         pre = self.pre
-        times = rows[pre.time].to_numpy()[origins] if pre.time is not None else positions
         if self.has_targets:
             y = pre.transform_targets(rows)
             last_raw = rows[pre.targets].to_numpy(dtype=np.float64)[origins]
@@ -181,6 +185,7 @@ class _Series:
 
     rows: pd.DataFrame
     codes: np.ndarray  # (rows,) series of each row: its index in keys
+    source: np.ndarray  # (rows,) row of the chunk each row is, -1 for carried rows
     keys: np.ndarray  # series ids (object), in order of first appearance in the chunk
     ranks: np.ndarray  # (series,) each series' rank in the file (_Carry)
     carried: np.ndarray  # (series,) rows carried over from earlier chunks, first in each series

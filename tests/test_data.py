@@ -135,6 +135,10 @@ def test_missing_policies(tmp_path):
             lambda f: f.assign(date=f["date"].where(f.index != 6, "soon")),
             r"line 8, column 'date': 'soon' is neither a number nor a date",
         ),
+        (
+            lambda f: f.assign(date=f["date"].where(f.index != 3, "2024-01-04T00:00:00+01:00")),
+            r"line 2, column 'date': '2024-01-01' has no UTC offset, but other times in the column have one",
+        ),
         (lambda f: f.drop(columns=["x"]), r"column 'x' not found"),
         (lambda f: f.rename(columns={"y": "Y"}), r"column 'y' not found; did you mean 'Y'\? Columns: id, date, Y, x"),
         (lambda f: f.iloc[:0], r"no data rows \(header only\)"),
@@ -319,6 +323,42 @@ def test_prediction_stream_names_origins_as_read_in_their_chunk_and_may_forecast
     window_one = dataclasses.replace(pre, window=1)
     path.write_text("id,date,y,x\na,1,,1\nb,1,,2\n")
     assert list(ForecastStream(window_one, path).blocks(last_only=True)) == []
+
+
+def test_times_with_several_utc_offsets_are_read_as_utc_and_mixed_offsets_are_refused(tmp_path):
+    from rnnkit.data.predict_stream import ForecastStream
+
+    frame = make_series(n_series=1, length=40)
+    local = pd.date_range("2024-03-10", periods=40, freq="D", tz="Europe/Berlin")  # +0100, +0200 from 31 March
+    frame["date"] = local.strftime("%Y-%m-%dT%H:%M:%S%z")
+    pre, arrays = prepared(tmp_path, frame, data={"window": 5})
+    assert len(arrays.x) == 40
+    path = tmp_path / "new.csv"
+    frame.to_csv(path, index=False)
+    for chunk_rows in (7, 1_000):  # the offset changes inside a chunk, or between chunks
+        times = np.concatenate([b.times for b in ForecastStream(pre, path, chunk_rows=chunk_rows).blocks()])
+        assert str(pd.Series(times).dt.tz) == "UTC" and len(times) == 40 - 5 + 1
+    # Times with an offset after times without one, in another chunk.
+    naive = make_series(n_series=1, length=20)
+    naive.loc[10:, "date"] = naive.loc[10:, "date"] + "T00:00:00+01:00"
+    naive.to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"line 12, column 'date': times with a UTC offset after times without one"):
+        list(ForecastStream(pre, path, chunk_rows=10).blocks())
+
+
+def test_window_one_fills_a_gap_at_the_start_of_a_chunk_from_the_chunk_before(tmp_path):
+    from rnnkit.data.predict_stream import ForecastStream
+
+    pre, _ = prepared(tmp_path, make_series(n_series=1, length=40), data={"window": 1, "horizon": 1, "missing": "ffill"})
+    frame = make_series(n_series=1, length=12)
+    frame.loc[[4, 5, 9], "x"] = np.nan
+    path = tmp_path / "new.csv"
+    frame.to_csv(path, index=False)
+    for chunk_rows in (1, 4, 5, 1_000):
+        blocks = list(ForecastStream(pre, path, chunk_rows=chunk_rows).blocks())
+        assert sum(len(b.origins) for b in blocks) == 12  # every row forecasts, its gap filled
+        inputs = np.concatenate([b.x[b.origins] for b in blocks])
+        np.testing.assert_array_equal(inputs[[4, 5, 9], 1], inputs[[3, 3, 8], 1])  # x
 
 
 def test_rows_are_handed_over_aligned_for_tensorflow(tmp_path):

@@ -141,7 +141,7 @@ def clean_frame(
             under ``missing: error``.
     """
     frame = frame.reset_index(drop=True)
-    line = _line_namer(path, row_offset)
+    line = line_namer(path, row_offset)
     if len(frame) == 0:
         raise DataError(f"{path}: no data rows (header only); expected at least one row per series")
     numeric = list(numeric) if numeric is not None else list(dict.fromkeys([*data.features, *data.targets]))
@@ -212,7 +212,7 @@ def order_series(frame: pd.DataFrame, data: ColumnRoles, path: str | Path) -> pd
         if len(duplicated):
             first = frame.loc[duplicated[0], keys]
             same = duplicated[(frame.loc[duplicated, keys] == first).all(axis=1).to_numpy()]
-            line = _line_namer(path, 0)
+            line = line_namer(path, 0)
             where = f"series '{first[data.id]}', " if data.id else ""
             raise DataError(
                 f"{path}: {where}column '{data.time}': time {first[data.time]} appears more than once "
@@ -383,15 +383,40 @@ def _time_kind(frame: pd.DataFrame, data: ColumnRoles) -> str | None:
 
 
 def _parse_times(values: pd.Series, path: str | Path, column: str, line) -> pd.Series:
-    parsed = pd.to_datetime(values, errors="coerce", format="mixed")
+    """Dates and times; times with a UTC offset become UTC instants, whatever offsets they were
+    written with (a daylight-saving change, or a file read in chunks that each hold one offset)."""
+    try:
+        parsed = pd.to_datetime(values, errors="coerce", format="mixed")
+    except ValueError:  # pandas refuses several UTC offsets in a column, or offsets mixed with none
+        parsed = _times_in_utc(values, path, column, line)
     bad = parsed.isna() & values.notna()
     if bad.any():
         first = int(np.flatnonzero(bad.to_numpy())[0])
         raise DataError(f"{path}: {line(first)}, column '{column}': {values.iloc[first]!r} is neither a number nor a date")
-    return parsed
+    return parsed.dt.tz_convert("UTC") if parsed.dt.tz is not None else parsed
 
 
-def _line_namer(path: str | Path, row_offset: int):
+# A time of day followed by a UTC offset: "10:00+02:00", "10:00:00.5 -0330", "10:00Z".
+_OFFSET = r"\d:\d\d(?::\d\d(?:\.\d+)?)?\s*(?:Z|[+-]\d\d(?::?\d\d)?)$"
+
+
+def _times_in_utc(values: pd.Series, path: str | Path, column: str, line) -> pd.Series:
+    """Times written with several UTC offsets, as UTC instants.
+
+    Raises:
+        DataError: some times have an offset and others none, which names no instant.
+    """
+    with_offset = values.astype(str).str.strip().str.contains(_OFFSET, regex=True).to_numpy()
+    if not with_offset.all():
+        first = int(np.flatnonzero(~with_offset)[0])
+        raise DataError(
+            f"{path}: {line(first)}, column '{column}': {values.iloc[first]!r} has no UTC offset, but other times "
+            "in the column have one; write every time with an offset, or none"
+        )
+    return pd.to_datetime(values, errors="coerce", format="mixed", utc=True)
+
+
+def line_namer(path: str | Path, row_offset: int):
     is_csv = str(path).lower().endswith((".csv", ".txt"))
 
     def name(position: int) -> str:

@@ -406,14 +406,15 @@ def _times_in_utc(values: pd.Series, path: str | Path, column: str, line) -> pd.
     Raises:
         DataError: some times have an offset and others none, which names no instant.
     """
-    with_offset = values.astype(str).str.strip().str.contains(_OFFSET, regex=True).to_numpy()
-    if not with_offset.all():
-        first = int(np.flatnonzero(~with_offset)[0])
+    parsed = pd.to_datetime(values, errors="coerce", format="mixed", utc=True)  # what is not a time: NaT
+    without = ~values.astype(str).str.strip().str.contains(_OFFSET, regex=True).to_numpy() & parsed.notna().to_numpy()
+    if without.any():
+        first = int(np.flatnonzero(without)[0])
         raise DataError(
             f"{path}: {line(first)}, column '{column}': {values.iloc[first]!r} has no UTC offset, but other times "
             "in the column have one; write every time with an offset, or none"
         )
-    return pd.to_datetime(values, errors="coerce", format="mixed", utc=True)
+    return parsed
 
 
 def line_namer(path: str | Path, row_offset: int):

@@ -154,12 +154,12 @@ class ForecastStream:
             complete = ~rows[self.numeric].isna().any(axis=1).to_numpy()
             rows, codes, source = rows[complete].reset_index(drop=True), codes[complete], source[complete]
         carried = np.bincount(carried_codes, minlength=len(keys))
-        return _Series(rows, codes, source, keys, ranks, carried, carry.counts[ranks])
+        return _Series(rows, codes, source, keys, ranks, carried, base=carry.counts[ranks] - carried)
 
     def _check_time_zones(self, chunk: pd.DataFrame, carry: _Carry, offset: int) -> None:
         """Refuse a chunk whose times have a UTC offset where earlier chunks' had none, or the reverse."""
         time = self.pre.time
-        if time is None or self.pre.time_kind != "datetime" or carry.rows is None or not len(carry.rows):
+        if time is None or self.pre.time_kind != "datetime" or carry.empty:
             return
         aware = [getattr(column.dtype, "tz", None) is not None for column in (carry.rows[time], chunk[time])]
         if aware[0] != aware[1]:
@@ -205,15 +205,13 @@ class _Series:
     keys: np.ndarray  # series ids (object), in order of first appearance in the chunk
     ranks: np.ndarray  # (series,) each series' rank in the file (_Carry)
     carried: np.ndarray  # (series,) rows carried over from earlier chunks, first in each series
-    counts: np.ndarray  # (series,) rows of each series in earlier chunks
+    base: np.ndarray  # (series,) position in the whole series of its row 0 here
     sizes: np.ndarray = field(init=False)  # (series,) rows of each series here, carried ones included
     position: np.ndarray = field(init=False)  # (rows,) row within its series here
-    base: np.ndarray = field(init=False)  # (series,) position in the whole series of its row 0 here
 
     def __post_init__(self) -> None:
         self.sizes = np.bincount(self.codes, minlength=len(self.keys))
         self.position = np.arange(len(self.codes)) - (np.cumsum(self.sizes) - self.sizes)[self.codes]
-        self.base = self.counts - self.carried
 
 
 class _Carry:
@@ -231,6 +229,11 @@ class _Carry:
     def series(self) -> int:
         return len(self.ranks)
 
+    @property
+    def empty(self) -> bool:
+        """No rows carried (none kept yet, or a window of one)."""
+        return self.rows is None or len(self.rows) == 0
+
     def rank(self, keys: np.ndarray) -> np.ndarray:
         """Ranks of ``keys``; series not seen before get the next ranks."""
         known = len(self.ranks)
@@ -243,7 +246,7 @@ class _Carry:
     def take(self, ranks: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
         """The carried rows of the series ``ranks`` (removed from the carry) and, for each, its
         index in ``ranks``."""
-        if self.rows is None or len(self.rows) == 0:
+        if self.empty:
             return pd.DataFrame(), np.zeros(0, np.int64)
         index = np.full(len(self.keys), -1, np.int64)
         index[ranks] = np.arange(len(ranks))
@@ -258,7 +261,7 @@ class _Carry:
         self.counts[group.ranks] = group.base + group.sizes
         last = group.position >= group.sizes[group.codes] - keep
         rows, ranks = group.rows[last], group.ranks[group.codes[last]]
-        if self.rows is None or len(self.rows) == 0:
+        if self.empty:
             self.rows, self.row_ranks = rows, ranks
         else:
             self.rows = pd.concat([self.rows, rows], ignore_index=True)
@@ -266,7 +269,7 @@ class _Carry:
 
     def ordered(self) -> tuple[pd.DataFrame, np.ndarray]:
         """The carried rows by series rank (each series' in order) and the rank of each."""
-        if self.rows is None:
+        if self.empty:
             return pd.DataFrame(), np.zeros(0, np.int64)
         order = np.argsort(self.row_ranks, kind="stable")
         return self.rows.take(order).reset_index(drop=True), self.row_ranks[order]

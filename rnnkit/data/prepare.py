@@ -417,7 +417,9 @@ def _times_in_utc(values: pd.Series, path: str | Path, column: str, line) -> pd.
     return parsed
 
 
-def line_namer(path: str | Path, row_offset: int):
+def line_namer(path: str | Path, row_offset: int = 0):
+    """Names a row of a frame read from ``path`` (starting ``row_offset`` rows into the file) as
+    the user finds it: a CSV file line (the header is line 1) or a 1-based Parquet row."""
     is_csv = str(path).lower().endswith((".csv", ".txt"))
 
     def name(position: int) -> str:

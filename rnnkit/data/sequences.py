@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from rnnkit.config import Config, DataConfig
-from rnnkit.data.prepare import clean_frame, fill_forward, order_series
+from rnnkit.data.prepare import clean_frame, fill_forward, line_namer, order_series
 from rnnkit.data.readers import iter_table, read_columns, read_table, require_columns
 from rnnkit.data.schema import SCHEMA_VERSION, SchemaRecord
 from rnnkit.data.text import PAD_ID, Vocabulary, build_vocabulary, tokenize
@@ -305,7 +305,7 @@ def _load(path: str | Path, data: DataConfig, task: str) -> pd.DataFrame:
     frame = clean_frame(frame, data, path, numeric=numeric)  # ordering and ffill follow in _order
     if data.target is not None and frame[data.target].isna().any():
         row = int(np.flatnonzero(frame[data.target].isna().to_numpy())[0])
-        raise DataError(f"{path}: {_line_namer(path)(row)}, column '{data.target}': missing label")
+        raise DataError(f"{path}: {line_namer(path)(row)}, column '{data.target}': missing label")
     return frame
 
 
@@ -318,13 +318,13 @@ def _check_text(frame: pd.DataFrame, column: str, path, offset: int) -> pd.DataF
     empty = frame[column].isna().to_numpy()
     if empty.any():
         row = int(np.flatnonzero(empty)[0])
-        raise DataError(f"{path}: {_line_namer(path)(row + offset)}, column '{column}': empty text")
+        raise DataError(f"{path}: {line_namer(path)(row + offset)}, column '{column}': empty text")
     return frame
 
 
 def _wide_to_long(frame: pd.DataFrame, data, features: list[str], path: str | Path, row_offset: int = 0) -> pd.DataFrame:
     """One row per sequence (columns = steps) to long rows; trailing empty cells shorten a sequence."""
-    base = _line_namer(path)
+    base = line_namer(path)
     line = lambda position: base(position + row_offset)  # noqa: E731
     has_labels = data.target is not None and data.target in frame
     labels = _label_strings(frame[data.target], path, data.target) if has_labels else pd.Series([None] * len(frame))
@@ -431,7 +431,7 @@ def _locator(frame: pd.DataFrame, paths):
 
     def where(row, what=None) -> str:
         path = paths[int(sources[row])]
-        return f"{path}: {what or _line_namer(path)(int(lines[row]))}"
+        return f"{path}: {what or line_namer(path)(int(lines[row]))}"
 
     return where
 
@@ -537,8 +537,3 @@ def _natural(label: str):
 def _safe(value: float) -> float:
     value = float(value)
     return value if np.isfinite(value) and value > 1e-12 else 1.0
-
-
-def _line_namer(path: str | Path):
-    is_csv = str(path).lower().endswith((".csv", ".txt"))
-    return lambda position: f"line {position + 2}" if is_csv else f"row {position + 1}"

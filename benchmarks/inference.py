@@ -1,10 +1,14 @@
 """Inference throughput: rnnkit's prediction path against raw model.predict, PyTorch, and XLA.
 
-rnnkit's path is what ``rnnkit predict`` and evaluation run per block:
-``rnnkit.tasks.forecast.forecast`` gathering each batch of windows from the rows
-(``WindowCutter``) and feeding it to ``rnnkit.tasks.base.inference_function`` (an XLA-compiled
-``tf.function``), fixed batch 1024 with the short last batch padded, under the op determinism
-rnnkit turns on. The "+jit" variants were the experiments that chose this path; "rnnkit+nojit"
+rnnkit's path is what ``rnnkit predict`` runs per block: ``rnnkit.tasks.forecast.forecast``
+gathering each batch of windows from the rows (``WindowCutter``) and feeding it to
+``rnnkit.tasks.base.inference_function`` (an XLA-compiled ``tf.function``), a fixed batch (the
+task's choice, ``predict_batch``) with the short last batch padded, under the op determinism
+rnnkit turns on, and with each TensorFlow op on one thread and one batch in flight per CPU, as
+the command line sets it up (``rnnkit.process.one_thread_per_op``). "rnnkit+shared" is the path
+before that (and what evaluation and a library call run): TensorFlow's intra-op pool shared by
+two batches in flight, batch 1024; the "+1stream", "+3streams" and "+nodeterm" variants change
+that path. The "+jit" variants were the experiments that chose this path; "rnnkit+nojit"
 is the plain-graph path rnnkit used before; "xla-bare" is the bare XLA function on prebuilt,
 padded windows (no gathering: the compiled model alone). "predict" runs ``model.predict`` on
 rnnkit's own model (which takes rnnkit's wavefront loop over the stacked layers);
@@ -22,8 +26,9 @@ them), same windows, one fresh process per contender and repeat, contenders alte
 first batch (tracing/compiling) is excluded; the window count is deliberately not a multiple of
 the batch, so a short last batch occurs, as in real files.
 
-rnnkit runs two batches at once (``forecast``'s streams); "torch+2streams" gives PyTorch the
-same: two Python threads, one intra-op thread each ("torch" runs one batch on 2 threads).
+rnnkit runs two batches at once on these 2 cores (``forecast``'s streams); "torch+2streams"
+gives PyTorch the same: two Python threads, one intra-op thread each ("torch" runs one batch on
+2 threads).
 
 After each repeat a process times float32 matmul chains (2048^3, and the model's own step
 shape through TensorFlow's and XLA's matmul). The report's last lines turn them into windows/s
@@ -59,9 +64,10 @@ GEMMS = {
 }
 
 CONTENDERS = {
-    "rnnkit": "rnnkit inference_function(jit) + forecast, batch 1024 padded",
-    "rnnkit+1stream": "rnnkit path, one batch at a time (forecast(streams=1))",
-    "rnnkit+3streams": "rnnkit path, three batches at a time (forecast(streams=3))",
+    "rnnkit": "rnnkit predict's path: inference_function(jit) + forecast, one thread per batch, task's batch (512) padded",
+    "rnnkit+shared": "the same, TensorFlow's intra-op threads shared by two batches, batch 1024 (before)",
+    "rnnkit+1stream": "the shared path, one batch at a time (forecast(streams=1))",
+    "rnnkit+3streams": "the shared path, three batches at a time (forecast(streams=3))",
     "rnnkit+nojit": "plain tf.function (no XLA), batch 1024",
     "rnnkit+layers": "rnnkit path, stacked layers run one after another by Keras (no wavefront loop)",
     "rnnkit+nojit+layers": "plain tf.function (no XLA), Keras layers one after another",
@@ -73,15 +79,16 @@ CONTENDERS = {
     "rnnkit+jit-pad": "tf.function(jit_compile=True), fixed batch 1024, last batch padded",
     "rnnkit+jit": "tf.function(jit_compile=True), unpadded (recompiles for the short last batch)",
     "rnnkit+jit-bucket": "XLA, short last batch padded to the next power of two (>= 64)",
-    "rnnkit+nodeterm": "rnnkit path without enable_op_determinism()",
+    "rnnkit+nodeterm": "the shared path without enable_op_determinism()",
     "rnnkit@256": "rnnkit path, batch 256",
-    "rnnkit@512": "rnnkit path, batch 512",
-    "rnnkit@2048": "rnnkit path, batch 2048",
+    "rnnkit@1024": "rnnkit path, batch 1024",
     "rnnkit@4096": "rnnkit path, batch 4096",
+    "rnnkit+shared@512": "the shared path, batch 512",
     "rnnkit+jit-pad@256": "XLA, fixed batch 256, padded",
 }
 MAIN = [
     "rnnkit",
+    "rnnkit+shared",
     "predict",
     "keras-predict",
     "torch",
@@ -93,7 +100,7 @@ MAIN = [
     "rnnkit+jit-bucket",
     "rnnkit+nodeterm",
     "rnnkit@256",
-    "rnnkit@4096",
+    "rnnkit@1024",
     "rnnkit+jit-pad@256",
 ]
 
@@ -102,7 +109,8 @@ def worker(name: str, windows: int) -> dict:
     import numpy as np
 
     x = fast_series(windows + WINDOW - 1)
-    batch = int(name.split("@")[1]) if "@" in name else 1024
+    chosen = int(name.split("@")[1]) if "@" in name else None
+    batch = chosen or 1024
     variant = name.split("@")[0]
     if variant.endswith("+layers"):
         layer_by_layer()
@@ -133,6 +141,11 @@ def worker(name: str, windows: int) -> dict:
         from rnnkit.data.pipeline import WindowCutter, ordered_dataset
         from rnnkit.data.schema import Preprocessor
 
+        if variant == "rnnkit":
+            from rnnkit import process
+
+            # As the command line does, before TensorFlow's first op (absent in commits before it).
+            getattr(process, "one_thread_per_op", lambda: None)()
         if variant == "rnnkit+nodeterm":
             tf.config.experimental.enable_op_determinism = lambda: None
         if not variant.endswith("predict"):
@@ -197,9 +210,13 @@ def worker(name: str, windows: int) -> dict:
                 )
 
         else:
+            from rnnkit.tasks import get_task
             from rnnkit.tasks.base import inference_function
             from rnnkit.tasks.forecast import forecast
 
+            task = get_task("forecast")
+            if chosen is None and hasattr(task, "predict_batch"):
+                batch = task.predict_batch(model)
             streams = {"rnnkit+1stream": 1, "rnnkit+3streams": 3}.get(variant)  # None: rnnkit's default
             spec = tf.TensorSpec((None, WINDOW, FEATURES), tf.float32)
             infer = inference_function(model, spec, jit_compile=True)
@@ -263,7 +280,7 @@ def main() -> None:
         rate = med(r["rate"] for r in results[name])
         rows.append(
             [
-                f"{name}: {CONTENDERS[name]}",
+                f"{name}: {CONTENDERS.get(name, name)}",
                 fmt(rate[0]),
                 fmt(rate[1]),
                 fmt(rate[2]),

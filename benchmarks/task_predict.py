@@ -10,13 +10,17 @@ sequences, batch 1,024 (``rnnkit predict``'s default):
 
 - ``rnnkit``: ``task.write_predictions`` over those blocks, what ``rnnkit predict`` runs after
   reading: sequences sorted by length, each batch padded to its own longest, the compiled
-  forward pass, softmax, and the output frames (handed to a writer that drops them).
+  forward pass, softmax, and the output frames (handed to a writer that drops them); each
+  TensorFlow op on one thread and one batch in flight per CPU, as the command line sets it up
+  (``rnnkit.process.one_thread_per_op``).
+- ``rnnkit+shared``: the same with TensorFlow's intra-op threads shared by two batches in
+  flight, as before that (and as evaluation and a library call run).
 - ``keras-predict``: the plain Keras model a user would write for the job (tasks.py's
   ``keras_model``: Masking or Embedding(mask_zero), the config's recurrent layers and head)
   ``.predict`` on every sequence padded to the longest, as a numpy script would hold them
   (padded beforehand, untimed; logits only, no softmax or frames).
 - ``predict``: ``model.predict`` on rnnkit's own model, the same padded array.
-- ``rnnkit+1stream``: rnnkit's path with one batch at a time (``rnnkit.tasks.base.STREAMS``).
+- ``rnnkit+1stream``: the shared path with one batch at a time (``rnnkit.tasks.base.STREAMS``).
 
 generate (stories.yaml): tokens per second generating ``--tokens`` characters after a 64-character
 prompt (the config's window), each contender from a fresh model in a fresh process, its tracing
@@ -53,7 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import CACHE, ROOT, fmt, header, med, run_worker, table
 from tasks import TASKS, keras_model  # the example config of each task; tasks.py's plain Keras model
 
-CONTENDERS = ("rnnkit", "keras-predict", "predict", "rnnkit+1stream", "keras-function")
+CONTENDERS = ("rnnkit", "keras-predict", "predict", "rnnkit+shared", "rnnkit+1stream", "keras-function")
 GENERATING = ("rnnkit", "keras-predict", "keras-function")  # the contenders of generation
 BATCH = 1024  # rnnkit predict's default --batch-size
 PASSES = 3  # timed passes per process over the sequences; their median counts
@@ -120,6 +124,11 @@ def setup(contender: str, seed: int) -> None:
 
 
 def worker_sequences(name: str, contender: str, copies: int) -> dict:
+    if contender == "rnnkit":
+        from rnnkit import process
+
+        # As the command line does, before TensorFlow's first op (absent in commits before it).
+        getattr(process, "one_thread_per_op", lambda: None)()
     from rnnkit.data.seq_pipeline import pad_batch
     from rnnkit.models import build_model
     from rnnkit.tasks import base
@@ -203,7 +212,7 @@ def main() -> None:
     parser.add_argument("--tasks", default=",".join(TASKS), help=f"comma list from {list(TASKS)}")
     parser.add_argument(
         "--contenders",
-        default="rnnkit,keras-predict,predict,keras-function",
+        default="rnnkit,rnnkit+shared,keras-predict,predict,keras-function",
         help=f"comma list from {list(CONTENDERS)} (keras-function: generation only)",
     )
     parser.add_argument("--worker", help=argparse.SUPPRESS)

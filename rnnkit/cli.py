@@ -17,7 +17,7 @@ import click
 
 from rnnkit import __version__
 from rnnkit.errors import EXIT_SIGINT, RnnkitError, Terminated
-from rnnkit.process import limit_malloc_arenas
+from rnnkit.process import limit_malloc_arenas, one_thread_per_op
 
 
 class _Group(click.Group):
@@ -179,6 +179,7 @@ def predict(
     """
     from rnnkit import training
 
+    one_thread_per_op()
     result = training.predict(
         run, input_path, output_path, chunk_rows=chunk_rows, batch_size=batch_size, last_only=last_only, overwrite=overwrite
     )

@@ -128,6 +128,9 @@ def test_predict_batch_is_the_tasks_choice_unless_given(tmp_path, trained_run, m
     for model in (small, large):
         model.build((None, 4, model.input_features))
     assert [forecast.predict_batch(small), forecast.predict_batch(large), classify.predict_batch(small)] == [4096, 1024, 1024]
+    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "1")  # as rnnkit predict runs: one batch per CPU
+    assert [forecast.predict_batch(small), forecast.predict_batch(large), classify.predict_batch(large)] == [4096, 512, 1024]
+    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS")
     seen = []
     write = ForecastTask.write_predictions
 

@@ -56,3 +56,23 @@ def test_every_command_caps_the_arenas_before_its_work(libc, monkeypatch):
     result = run_cli("validate", "--schema")
     assert result.exit_code == 0
     assert libc.calls == [(-8, 3)]
+
+
+def test_predict_runs_each_op_on_one_thread_unless_the_user_chose(monkeypatch, tmp_path):
+    from rnnkit import training
+
+    seen = []
+
+    def fake_predict(*args, **kwargs):
+        seen.append(os.environ.get("TF_NUM_INTRAOP_THREADS"))
+        return training.PredictResult(tmp_path / "out.csv", 0, 0, 0, 0)
+
+    monkeypatch.setattr(training, "predict", fake_predict)
+    argv = ("predict", tmp_path, "--input", tmp_path / "in.csv", "--output", tmp_path / "out.csv")
+    assert run_cli(*argv).exit_code == 0
+    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "3")
+    assert run_cli(*argv).exit_code == 0
+    assert seen == ["1", "3"]
+    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS")
+    assert run_cli("validate", "--schema").exit_code == 0
+    assert "TF_NUM_INTRAOP_THREADS" not in os.environ  # only prediction

@@ -187,6 +187,19 @@ def test_sequence_prediction_and_evaluation_run_two_streams_with_unchanged_resul
     assert len(one) == (len(pd.read_csv(sequences_csv)) if task_name == "tag" else len(sequences))
 
 
+def test_one_batch_per_cpu_where_each_op_runs_on_one_thread(monkeypatch):
+    from rnnkit.tasks import base
+
+    monkeypatch.setattr(base, "_usable_cpus", lambda: 8)
+    assert [base.one_batch_per_cpu(), base.prediction_streams()] == [False, base.STREAMS]
+    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "1")  # as rnnkit predict sets it
+    assert [base.one_batch_per_cpu(), base.prediction_streams(), base.prediction_streams(3)] == [True, 8, 3]
+    monkeypatch.setattr(base, "_usable_cpus", lambda: 1)
+    assert base.prediction_streams() == base.STREAMS  # never fewer
+    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "4")
+    assert [base.one_batch_per_cpu(), base.prediction_streams()] == [False, base.STREAMS]
+
+
 @pytest.mark.parametrize("task_name", ["classify", "tag"])
 def test_output_frames_hold_the_types_pandas_infers_from_the_values(tmp_path, sequences_csv, task_name):
     from rnnkit.tasks import get_task

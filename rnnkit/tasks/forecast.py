@@ -11,15 +11,17 @@ from rnnkit.config import Config
 from rnnkit.data.prepare import SeriesArrays, count_missing, prepare_eval_data, prepare_training_data, summarize
 from rnnkit.data.schema import Preprocessor
 from rnnkit.metrics import forecast_metrics, skill
-from rnnkit.tasks.base import Datasets, PredictStats, Task, epoch_datasets, in_order, prediction_streams
+from rnnkit.tasks.base import Datasets, PredictStats, Task, epoch_datasets, in_order, one_batch_per_cpu, prediction_streams
 
 # Windows per model call in validation and evaluation. 256 rather than 1,024: as fast with the
 # wavefront loop (4,601 vs 4,379 windows/s) and 65 MiB lighter at peak training on 5M rows with
 # val/test splits (+504 vs +569 MiB over the framework; docs/performance.md, section e).
 EVAL_BATCH = 256
-# rnnkit predict's batch for models with fewer recurrent weights than SMALL_MODEL (see predict_batch).
+# rnnkit predict's batches (see predict_batch): for models with fewer recurrent weights than
+# SMALL_MODEL, and for larger ones where each batch runs on one thread.
 SMALL_MODEL = 20_000
 SMALL_MODEL_BATCH = 4096
+ONE_THREAD_BATCH = 512
 _LOSSES = {"mse": "mean_squared_error", "mae": "mean_absolute_error"}
 
 
@@ -123,14 +125,21 @@ class ForecastTask(Task):
         return stream
 
     def predict_batch(self, model) -> int:
-        """4,096 windows for a model of fewer than 20,000 recurrent weights, 1,024 for larger ones.
+        """4,096 windows for a model of fewer than 20,000 recurrent weights; for larger ones 512
+        where each batch runs on one thread of its own (``one_batch_per_cpu``, as in ``rnnkit
+        predict`` on a CPU), else 1,024.
 
         A small model's step at 1,024 windows is too little work to keep the cores busy: LSTM(16),
         LSTM(32) and GRU(64) forecasts ran 1.1-1.4x as fast at 4,096, while LSTM(64) x 2 ran
-        0.96-1.10x and LSTM(128), alone or stacked, 0.8-0.9x (docs/performance.md, section d).
+        0.96-1.10x and LSTM(128), alone or stacked, 0.8-0.9x. With one thread per batch, a
+        larger model's step at 512 windows stays in that core's cache: LSTM(64) x 2, LSTM(128)
+        and the reference LSTM(128) x 2 ran 1.09-1.15x as fast as at 1,024 (docs/performance.md,
+        section d).
         """
         weights = sum(layer.count_params() for layer in model.recurrent_layers)
-        return SMALL_MODEL_BATCH if weights < SMALL_MODEL else super().predict_batch(model)
+        if weights < SMALL_MODEL:
+            return SMALL_MODEL_BATCH
+        return ONE_THREAD_BATCH if one_batch_per_cpu() else super().predict_batch(model)
 
     def write_predictions(self, model, pre: Preprocessor, stream, writer, *, batch_size: int, last_only: bool) -> PredictStats:
         """Forecast every block of the stream into the writer."""

@@ -166,7 +166,8 @@ def evaluate(run: Path, data_path: str | None, split: str | None) -> None:
 @click.option(
     "--batch-size",
     type=click.IntRange(min=1),
-    help="Windows or sequences per model call. [default: 1024; 4096 for forecasting models under 20,000 recurrent weights]",
+    help="Windows or sequences per model call. [default: 1024; forecasting: 4096 under 20,000 recurrent weights, "
+    "512 above on a CPU]",
 )
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 def predict(

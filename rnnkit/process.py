@@ -38,9 +38,9 @@ def one_thread_per_op() -> None:
     (``rnnkit.tasks.base.prediction_streams``), each computed start to end by one thread, instead
     of splitting every small op of two batches across all the cores and waiting for them all.
 
-    On 2 cores the reference forecasting model predicted 1.03-1.29x as fast (with 512-window
-    batches), tagging 1.31x and text classification 1.19x; classification was within the noise
-    (docs/performance.md, section d). Call it before TensorFlow's first op; the user's own
-    ``TF_NUM_INTRAOP_THREADS`` wins.
+    On 2 cores the reference forecasting model predicted 0.92-1.09x as fast in three pinned runs
+    (1.02-1.29x in seven scratch runs; with 512-window batches), the example classification,
+    tagging and text models 1.03x, 1.08x and 1.40x (docs/performance.md, section d). Call it
+    before TensorFlow's first op; the user's own ``TF_NUM_INTRAOP_THREADS`` wins.
     """
     os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")

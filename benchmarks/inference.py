@@ -5,14 +5,15 @@ gathering each batch of windows from the rows (``WindowCutter``) and feeding it 
 ``rnnkit.tasks.base.inference_function`` (an XLA-compiled ``tf.function``), a fixed batch (the
 task's choice, ``predict_batch``) with the short last batch padded, under the op determinism
 rnnkit turns on, and with each TensorFlow op on one thread and one batch in flight per CPU, as
-the command line sets it up (``rnnkit.process.one_thread_per_op``). "rnnkit+shared" is the path
-before that (and what evaluation and a library call run): TensorFlow's intra-op pool shared by
-two batches in flight, batch 1024; the "+1stream", "+3streams" and "+nodeterm" variants change
-that path. The "+jit" variants were the experiments that chose this path; "rnnkit+nojit"
-is the plain-graph path rnnkit used before; "xla-bare" is the bare XLA function on prebuilt,
-padded windows (no gathering: the compiled model alone). "predict" runs ``model.predict`` on
-rnnkit's own model (which takes rnnkit's wavefront loop over the stacked layers);
-"keras-predict" on the plain Keras model a user would write, the issue's reference.
+``rnnkit predict`` sets it up (``rnnkit.tasks.base.one_thread_per_op``, ``cpu_streams``).
+"rnnkit+shared" is the path before that (and what evaluation and a library call run):
+TensorFlow's intra-op pool shared by two batches in flight, batch 1024; the "+1stream",
+"+3streams" and "+nodeterm" variants change that path. The "+jit" variants were the
+experiments that chose the XLA path; "rnnkit+nojit" is the plain-graph path rnnkit used before;
+"xla-bare" is the bare XLA function on prebuilt, padded windows (no gathering: the compiled
+model alone). "predict" runs ``model.predict`` on rnnkit's own model (which takes rnnkit's
+wavefront loop over the stacked layers); "keras-predict" on the plain Keras model a user would
+write, the issue's reference.
 
 Fairness: every contender computes the same windows and returns them as one numpy array.
 rnnkit gathers its windows from the rows inside the timed part; the predicts, "torch" and
@@ -140,12 +141,12 @@ def worker(name: str, windows: int) -> dict:
         from rnnkit import training
         from rnnkit.data.pipeline import WindowCutter, ordered_dataset
         from rnnkit.data.schema import Preprocessor
+        from rnnkit.tasks import base
 
-        if variant == "rnnkit":
-            from rnnkit import process
-
-            # As the command line does, before TensorFlow's first op (absent in commits before it).
-            getattr(process, "one_thread_per_op", lambda: None)()
+        # As rnnkit predict does, before TensorFlow's first op (absent in commits before it).
+        one_thread = variant == "rnnkit" and hasattr(base, "ops_on_one_thread")
+        if one_thread:
+            base.one_thread_per_op(tf)
         if variant == "rnnkit+nodeterm":
             tf.config.experimental.enable_op_determinism = lambda: None
         if not variant.endswith("predict"):
@@ -215,9 +216,10 @@ def worker(name: str, windows: int) -> dict:
             from rnnkit.tasks.forecast import forecast
 
             task = get_task("forecast")
+            one_thread = one_thread and base.ops_on_one_thread()
             if chosen is None and hasattr(task, "predict_batch"):
-                batch = task.predict_batch(model)
-            streams = {"rnnkit+1stream": 1, "rnnkit+3streams": 3}.get(variant)  # None: rnnkit's default
+                batch = task.predict_batch(model, one_thread=True) if one_thread else task.predict_batch(model)
+            streams = base.cpu_streams() if one_thread else {"rnnkit+1stream": 1, "rnnkit+3streams": 3}.get(variant)
             spec = tf.TensorSpec((None, WINDOW, FEATURES), tf.float32)
             infer = inference_function(model, spec, jit_compile=True)
 

@@ -11,8 +11,8 @@ sequences, batch 1,024 (``rnnkit predict``'s default):
 - ``rnnkit``: ``task.write_predictions`` over those blocks, what ``rnnkit predict`` runs after
   reading: sequences sorted by length, each batch padded to its own longest, the compiled
   forward pass, softmax, and the output frames (handed to a writer that drops them); each
-  TensorFlow op on one thread and one batch in flight per CPU, as the command line sets it up
-  (``rnnkit.process.one_thread_per_op``).
+  TensorFlow op on one thread and one batch in flight per CPU, as ``rnnkit predict`` sets it up
+  (``rnnkit.tasks.base.one_thread_per_op``, ``cpu_streams``).
 - ``rnnkit+shared``: the same with TensorFlow's intra-op threads shared by two batches in
   flight, as before that (and as evaluation and a library call run).
 - ``keras-predict``: the plain Keras model a user would write for the job (tasks.py's
@@ -124,14 +124,16 @@ def setup(contender: str, seed: int) -> None:
 
 
 def worker_sequences(name: str, contender: str, copies: int) -> dict:
-    if contender == "rnnkit":
-        from rnnkit import process
-
-        # As the command line does, before TensorFlow's first op (absent in commits before it).
-        getattr(process, "one_thread_per_op", lambda: None)()
     from rnnkit.data.seq_pipeline import pad_batch
     from rnnkit.models import build_model
     from rnnkit.tasks import base
+
+    # As rnnkit predict does, before TensorFlow's first op (absent in commits before it).
+    one_thread = contender == "rnnkit" and hasattr(base, "ops_on_one_thread")
+    if one_thread:
+        import tensorflow as tf
+
+        base.one_thread_per_op(tf)
 
     config, task, pre = load(name)
     setup(contender, config.seed)
@@ -146,7 +148,8 @@ def worker_sequences(name: str, contender: str, copies: int) -> dict:
 
         def run():
             writer = _Discard()
-            task.write_predictions(model, pre, replay, writer, batch_size=BATCH, last_only=False)
+            options = {"streams": base.cpu_streams()} if one_thread and base.ops_on_one_thread() else {}
+            task.write_predictions(model, pre, replay, writer, batch_size=BATCH, last_only=False, **options)
             return writer.rows
 
     else:

@@ -17,7 +17,7 @@ import click
 
 from rnnkit import __version__
 from rnnkit.errors import EXIT_SIGINT, RnnkitError, Terminated
-from rnnkit.process import limit_malloc_arenas, one_thread_per_op
+from rnnkit.process import limit_malloc_arenas
 
 
 class _Group(click.Group):
@@ -167,7 +167,7 @@ def evaluate(run: Path, data_path: str | None, split: str | None) -> None:
     "--batch-size",
     type=click.IntRange(min=1),
     help="Windows or sequences per model call. [default: 1024; forecasting: 4096 under 20,000 recurrent weights, "
-    "512 above on a CPU]",
+    "512 above on a CPU unless TF_NUM_INTRAOP_THREADS is set]",
 )
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 def predict(
@@ -180,9 +180,15 @@ def predict(
     """
     from rnnkit import training
 
-    one_thread_per_op()
     result = training.predict(
-        run, input_path, output_path, chunk_rows=chunk_rows, batch_size=batch_size, last_only=last_only, overwrite=overwrite
+        run,
+        input_path,
+        output_path,
+        chunk_rows=chunk_rows,
+        batch_size=batch_size,
+        last_only=last_only,
+        overwrite=overwrite,
+        one_thread_per_batch=True,
     )
     if result.short_series:
         click.echo(f"rnnkit: warning: {result.short_series} series have fewer rows than the window and got no forecast", err=True)

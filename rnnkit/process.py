@@ -1,9 +1,12 @@
-"""Process-wide settings the command line applies before any work (a library user's process is left alone)."""
+"""Process-wide settings the command line applies before any work (a library user's process is
+left alone), and the number of CPUs a process may use."""
 
 from __future__ import annotations
 
+import math
 import os
 import sys
+from pathlib import Path
 
 _M_ARENA_MAX = -8  # glibc's mallopt parameter number (malloc.h)
 
@@ -32,15 +35,25 @@ def limit_malloc_arenas() -> None:
     mallopt(_M_ARENA_MAX, max(2, len(os.sched_getaffinity(0))))
 
 
-def one_thread_per_op() -> None:
-    """Have TensorFlow run each op on one thread (``TF_NUM_INTRAOP_THREADS=1``), for commands that
-    predict batch after batch: prediction then keeps one batch in flight per CPU
-    (``rnnkit.tasks.base.prediction_streams``), each computed start to end by one thread, instead
-    of splitting every small op of two batches across all the cores and waiting for them all.
+def usable_cpus(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
+    """CPUs this process may keep busy: those it may run on (its affinity), or fewer where a
+    cgroup CPU quota allows less (a container's ``--cpus``; whole CPUs, rounded up)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    quota = _cpu_quota(cgroup)
+    return max(1, min(cpus, quota) if quota else cpus)
 
-    On 2 cores the reference forecasting model predicted 0.92-1.09x as fast in three pinned runs
-    (1.02-1.29x in seven scratch runs; with 512-window batches), the example classification,
-    tagging and text models 1.03x, 1.08x and 1.40x (docs/performance.md, section d). Call it
-    before TensorFlow's first op; the user's own ``TF_NUM_INTRAOP_THREADS`` wins.
-    """
-    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+
+def _cpu_quota(cgroup: Path) -> int | None:
+    """The CPU quota of the process's cgroup as seen from inside it (v2 ``cpu.max``, else v1
+    ``cpu.cfs_quota_us`` over ``cpu.cfs_period_us``), or None where there is none."""
+    try:
+        if (cgroup / "cpu.max").is_file():
+            quota, period = (cgroup / "cpu.max").read_text().split()[:2]
+        else:
+            quota = (cgroup / "cpu" / "cpu.cfs_quota_us").read_text().strip()
+            period = (cgroup / "cpu" / "cpu.cfs_period_us").read_text().strip()
+        if quota in ("max", "-1"):
+            return None
+        return max(1, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError, ZeroDivisionError):
+        return None

@@ -472,6 +472,7 @@ def predict(
     batch_size: int | None = None,
     last_only: bool = False,
     overwrite: bool = False,
+    one_thread_per_batch: bool = False,
 ) -> PredictResult:
     """Forecast from every complete window of a CSV or Parquet file, streaming in chunks.
 
@@ -486,10 +487,15 @@ def predict(
         output_path: ``.csv`` or ``.parquet`` file to write.
         chunk_rows: rows read per chunk.
         batch_size: windows or sequences per model call; None lets the task choose (1,024, or
-            for forecasting models 4,096 when small and 512 on a CPU where each batch runs on
-            one thread: ``Task.predict_batch``).
+            for forecasting models 4,096 when small and 512 where each batch runs on one
+            thread: ``Task.predict_batch``).
         last_only: only the forecast from the last window of each series (the future).
         overwrite: replace an existing output file.
+        one_thread_per_batch: have TensorFlow run each op on one thread and keep one batch in
+            flight per usable CPU, as ``rnnkit predict`` does (``tasks.base.one_thread_per_op``).
+            TensorFlow's intra-op threads are process-wide and set only before its first op, on
+            a host without a GPU and without ``TF_NUM_INTRAOP_THREADS``; otherwise this changes
+            nothing.
 
     Raises:
         ConfigError: the output exists (without ``overwrite``) or has an unknown format.
@@ -503,13 +509,17 @@ def predict(
         raise ConfigError(f"{run.root}: a language model run; sample from it with 'rnnkit generate {run.root} --prompt TEXT'")
     writer = OutputWriter(output_path, overwrite=overwrite)
     stream = task.checked_stream(pre, input_path, chunk_rows)  # columns and cells, before the model is loaded
-    _import_tensorflow(config.seed)
+    from rnnkit.tasks.base import cpu_streams, one_thread_per_op, ops_on_one_thread
+
+    _import_tensorflow(config.seed, start=one_thread_per_op if one_thread_per_batch else None)
     from rnnkit.models import load_model
 
     model = load_model(best)
+    one_thread = one_thread_per_batch and ops_on_one_thread()
     with writer:
-        batch = batch_size or task.predict_batch(model)
-        stats = task.write_predictions(model, pre, stream, writer, batch_size=batch, last_only=last_only)
+        batch = batch_size or task.predict_batch(model, one_thread=one_thread)
+        streams = cpu_streams() if one_thread else None
+        stats = task.write_predictions(model, pre, stream, writer, batch_size=batch, last_only=last_only, streams=streams)
     return PredictResult(writer.path, stats.rows, stats.sequences, stats.input_rows, stats.short)
 
 
@@ -604,10 +614,17 @@ def _strategy(tf, distribute: str):
     return _STRATEGIES[distribute]
 
 
-def _import_tensorflow(seed: int, distribute: str | None = None):
-    """Import TensorFlow and Keras, seeded and deterministic; with ``distribute`` (training), create
-    that strategy first."""
-    tf = _quiet_tensorflow_import(None if distribute is None else lambda tf: _strategy(tf, distribute))
+def _import_tensorflow(seed: int, distribute: str | None = None, start=None):
+    """Import TensorFlow and Keras, seeded and deterministic. Before TensorFlow's first op, call
+    ``start(tf)`` if given and, with ``distribute`` (training), create that strategy."""
+
+    def begin(tf):
+        if start is not None:
+            start(tf)
+        if distribute is not None:
+            _strategy(tf, distribute)
+
+    tf = _quiet_tensorflow_import(begin)
     import keras
 
     keras.utils.set_random_seed(seed)

@@ -86,13 +86,6 @@ def write_config(folder: Path, data_path: Path | str, name: str = "cfg.yaml", **
     return path
 
 
-@pytest.fixture(autouse=True)
-def _intra_op_threads_as_found(monkeypatch):
-    """``rnnkit predict`` sets TF_NUM_INTRAOP_THREADS for its process (``rnnkit.process``): an
-    in-process CLI run must not pass it on to later tests, whose stream counts read it."""
-    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
-
-
 @pytest.fixture
 def python_sigint():
     """SIGINT handled as Python handles it by default (KeyboardInterrupt), also when the test run

@@ -128,9 +128,8 @@ def test_predict_batch_is_the_tasks_choice_unless_given(tmp_path, trained_run, m
     for model in (small, large):
         model.build((None, 4, model.input_features))
     assert [forecast.predict_batch(small), forecast.predict_batch(large), classify.predict_batch(small)] == [4096, 1024, 1024]
-    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "1")  # as rnnkit predict runs: one batch per CPU
-    assert [forecast.predict_batch(small), forecast.predict_batch(large), classify.predict_batch(large)] == [4096, 512, 1024]
-    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS")
+    pairs = ((forecast, small), (forecast, large), (classify, large))
+    assert [task.predict_batch(model, one_thread=True) for task, model in pairs] == [4096, 512, 1024]
     seen = []
     write = ForecastTask.write_predictions
 
@@ -146,6 +145,51 @@ def test_predict_batch_is_the_tasks_choice_unless_given(tmp_path, trained_run, m
     assert seen == [4096, 7]  # the trained run's LSTM(8) is a small model
     a, b = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv")
     pd.testing.assert_frame_equal(a, b, rtol=1e-5)  # XLA's float rounding depends on the batch shape
+
+
+# Runs the command line with ForecastTask.write_predictions spied on: prints what it was handed.
+_SPIED_CLI = """
+import json, sys
+import tensorflow as tf
+from rnnkit.tasks.forecast import ForecastTask
+write = ForecastTask.write_predictions
+def spy(self, *args, batch_size, streams=None, **kwargs):
+    seen = [tf.config.threading.get_intra_op_parallelism_threads(), streams, batch_size]
+    print("SEEN", json.dumps(seen), file=sys.stderr)
+    return write(self, *args, batch_size=batch_size, streams=streams, **kwargs)
+ForecastTask.write_predictions = spy
+from rnnkit.cli import cli
+cli.main(sys.argv[1:], prog_name="rnnkit")
+"""
+
+
+@pytest.mark.slow
+def test_predict_command_runs_one_batch_per_cpu_each_op_on_one_thread_unless_the_user_chose(tmp_path, trained_run):
+    import os
+
+    from rnnkit.tasks.base import cpu_streams
+
+    data = tmp_path / "new.csv"
+    make_series(n_series=3, length=30, seed=5).to_csv(data, index=False)
+    env = {k: v for k, v in os.environ.items() if k != "TF_NUM_INTRAOP_THREADS"}
+    seen, outputs = [], []
+    for threads in (None, "2"):
+        out = tmp_path / f"out-{threads}.csv"
+        argv = [sys.executable, "-c", _SPIED_CLI, "predict", trained_run, "--input", data, "--output", out]
+        run_env = env if threads is None else {**env, "TF_NUM_INTRAOP_THREADS": threads}
+        result = subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=300, env=run_env)
+        assert result.returncode == 0, result.stderr
+        seen += [json.loads(line.split(" ", 1)[1]) for line in result.stderr.splitlines() if line.startswith("SEEN ")]
+        outputs.append(pd.read_csv(out))
+    # A fresh process: TensorFlow takes one thread per op, and one batch per CPU is in flight;
+    # with the user's own setting, TensorFlow's threads and rnnkit's two streams as before.
+    assert seen == [[1, cpu_streams(), 4096], [0, None, 4096]]
+    assert len(outputs[0]) == 3 * (30 - 8 + 1)
+    pd.testing.assert_frame_equal(outputs[0], outputs[1], rtol=1e-5)
+    # In a process where TensorFlow has started (this one), the command changes nothing.
+    library = tmp_path / "library.csv"
+    assert run_cli("predict", trained_run, "--input", data, "--output", library).exit_code == 0
+    pd.testing.assert_frame_equal(pd.read_csv(library), outputs[1], rtol=1e-5)
 
 
 def test_predict_matches_evaluate_forecasts(tmp_path, trained_run):

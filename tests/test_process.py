@@ -58,21 +58,16 @@ def test_every_command_caps_the_arenas_before_its_work(libc, monkeypatch):
     assert libc.calls == [(-8, 3)]
 
 
-def test_predict_runs_each_op_on_one_thread_unless_the_user_chose(monkeypatch, tmp_path):
-    from rnnkit import training
-
-    seen = []
-
-    def fake_predict(*args, **kwargs):
-        seen.append(os.environ.get("TF_NUM_INTRAOP_THREADS"))
-        return training.PredictResult(tmp_path / "out.csv", 0, 0, 0, 0)
-
-    monkeypatch.setattr(training, "predict", fake_predict)
-    argv = ("predict", tmp_path, "--input", tmp_path / "in.csv", "--output", tmp_path / "out.csv")
-    assert run_cli(*argv).exit_code == 0
-    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "3")
-    assert run_cli(*argv).exit_code == 0
-    assert seen == ["1", "3"]
-    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS")
-    assert run_cli("validate", "--schema").exit_code == 0
-    assert "TF_NUM_INTRAOP_THREADS" not in os.environ  # only prediction
+def test_usable_cpus_are_the_affinity_or_fewer_under_a_cgroup_quota(monkeypatch, tmp_path):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    v2, v1 = tmp_path / "v2", tmp_path / "v1"
+    (v1 / "cpu").mkdir(parents=True)
+    v2.mkdir()
+    assert process.usable_cpus(tmp_path / "none") == 8
+    for text, cpus in (("max 100000", 8), ("150000 100000", 2), ("300000 100000", 3), ("5000000 100000", 8)):
+        (v2 / "cpu.max").write_text(text + "\n")
+        assert process.usable_cpus(v2) == cpus, text
+    (v1 / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    for quota, cpus in (("-1", 8), ("50000", 1), ("400000", 4)):
+        (v1 / "cpu" / "cpu.cfs_quota_us").write_text(quota + "\n")
+        assert process.usable_cpus(v1) == cpus, quota

@@ -187,17 +187,38 @@ def test_sequence_prediction_and_evaluation_run_two_streams_with_unchanged_resul
     assert len(one) == (len(pd.read_csv(sequences_csv)) if task_name == "tag" else len(sequences))
 
 
-def test_one_batch_per_cpu_where_each_op_runs_on_one_thread(monkeypatch):
+def test_each_op_on_one_thread_only_on_a_cpu_and_only_where_the_user_did_not_choose(monkeypatch):
+    from rnnkit import process
     from rnnkit.tasks import base
 
-    monkeypatch.setattr(base, "_usable_cpus", lambda: 8)
-    assert [base.one_batch_per_cpu(), base.prediction_streams()] == [False, base.STREAMS]
-    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "1")  # as rnnkit predict sets it
-    assert [base.one_batch_per_cpu(), base.prediction_streams(), base.prediction_streams(3)] == [True, 8, 3]
-    monkeypatch.setattr(base, "_usable_cpus", lambda: 1)
-    assert base.prediction_streams() == base.STREAMS  # never fewer
+    class FakeTF:
+        """The parts of ``tf.config`` one_thread_per_op uses; ``started``: TensorFlow refuses."""
+
+        def __init__(self, gpus=(), started=False):
+            self.set, self.gpus, self.started = [], list(gpus), started
+            self.config = self
+            self.threading = self
+
+        def list_physical_devices(self, kind):
+            return self.gpus if kind == "GPU" else []
+
+        def set_intra_op_parallelism_threads(self, n):
+            if self.started:
+                raise RuntimeError("Intra op parallelism cannot be modified after initialization.")
+            self.set.append(n)
+
+    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
+    cpu, gpu, started = FakeTF(), FakeTF(gpus=["GPU:0"]), FakeTF(started=True)
+    for tf in (cpu, gpu, started):
+        base.one_thread_per_op(tf)
     monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "4")
-    assert [base.one_batch_per_cpu(), base.prediction_streams()] == [False, base.STREAMS]
+    users = FakeTF()
+    base.one_thread_per_op(users)
+    assert [cpu.set, gpu.set, started.set, users.set] == [[1], [], [], []]
+    monkeypatch.setattr(process, "usable_cpus", lambda: 8)
+    assert base.cpu_streams() == 8
+    monkeypatch.setattr(process, "usable_cpus", lambda: 1)
+    assert base.cpu_streams() == base.STREAMS  # never fewer
 
 
 @pytest.mark.parametrize("task_name", ["classify", "tag"])

@@ -58,8 +58,9 @@ class Task(ABC):
             cached = self._compiled = (model, inference_function(model, signature, jit_compile=jit_compile))
         return cached[1]
 
-    def predict_batch(self, model) -> int:
-        """``rnnkit predict``'s batch size when ``--batch-size`` is not given."""
+    def predict_batch(self, model, *, one_thread: bool = False) -> int:
+        """``rnnkit predict``'s batch size when ``--batch-size`` is not given; ``one_thread``: each
+        batch runs on one thread of its own (:func:`one_thread_per_op`)."""
         return PREDICT_BATCH
 
     @abstractmethod
@@ -109,8 +110,11 @@ class Task(ABC):
         ...
 
     @abstractmethod
-    def write_predictions(self, model, pre, stream, writer, *, batch_size: int, last_only: bool) -> PredictStats:
-        """Predict every block of ``stream`` into ``writer``."""
+    def write_predictions(
+        self, model, pre, stream, writer, *, batch_size: int, last_only: bool, streams: int | None = None
+    ) -> PredictStats:
+        """Predict every block of ``stream`` into ``writer``, ``streams`` batches at once (default:
+        :func:`prediction_streams`)."""
         ...
 
 
@@ -153,9 +157,8 @@ def inference_function(model, signature, jit_compile: bool = False):
 
 
 def prediction_streams(streams: int | None = None) -> int:
-    """Batches to run at once: ``streams`` if given; on a CPU one per usable CPU (at least
-    ``STREAMS``) where :func:`one_batch_per_cpu`, else ``STREAMS``; one where a GPU is present
-    (not measured there).
+    """Batches to run at once: ``streams`` if given, else ``STREAMS`` on a CPU and one where a GPU
+    is present (not measured there).
 
     A model's forward pass on a CPU spends much of each step between small ops, leaving a core
     idle, which a second batch fills: two streams predict 1.16-1.26x as fast as one on the
@@ -163,27 +166,45 @@ def prediction_streams(streams: int | None = None) -> int:
     """
     if streams is not None:
         return streams
-    if one_batch_per_cpu():
-        return max(STREAMS, _usable_cpus())
     import tensorflow as tf
 
     return 1 if tf.config.list_logical_devices("GPU") else STREAMS
 
 
-def one_batch_per_cpu() -> bool:
-    """Whether prediction runs one batch per CPU, each on one thread: no GPU is present and
-    TensorFlow runs each op on one thread (``tf.config.threading`` says so, or leaves it to
-    ``TF_NUM_INTRAOP_THREADS=1``, which ``rnnkit predict`` sets: ``rnnkit.process``)."""
+def one_thread_per_op(tf) -> None:
+    """Have TensorFlow run each op on one thread, so that prediction can run one batch per CPU
+    (:func:`cpu_streams`).
+
+    Before, two batches shared TensorFlow's intra-op threads: each small op of a step was split
+    across the cores, which waited on each other at every op. On 2 cores the example
+    classification, tagging and text models then predicted 1.03x, 1.08x and 1.40x as fast, the
+    reference forecasting model 0.92-1.09x in three pinned runs (docs/performance.md, section
+    d). Only on a host without a GPU (not measured there), and not where the user set
+    ``TF_NUM_INTRAOP_THREADS``. The setting is process-wide and TensorFlow takes it only before
+    its first op: later, nothing changes.
+    """
+    if "TF_NUM_INTRAOP_THREADS" in os.environ or tf.config.list_physical_devices("GPU"):
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+    except RuntimeError:  # TensorFlow has started: its threads stay as they are
+        pass
+
+
+def ops_on_one_thread() -> bool:
+    """Whether TensorFlow runs each op on one thread (:func:`one_thread_per_op`, or the user's
+    ``tf.config.threading``) on a host without a GPU."""
     import tensorflow as tf
 
-    if tf.config.list_logical_devices("GPU"):
-        return False
-    threads = tf.config.threading.get_intra_op_parallelism_threads()
-    return threads == 1 or (threads == 0 and os.environ.get("TF_NUM_INTRAOP_THREADS", "").strip() == "1")
+    return tf.config.threading.get_intra_op_parallelism_threads() == 1 and not tf.config.list_logical_devices("GPU")
 
 
-def _usable_cpus() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+def cpu_streams() -> int:
+    """Batches to run at once where each op runs on one thread (:func:`one_thread_per_op`): one
+    per usable CPU, at least ``STREAMS``."""
+    from rnnkit.process import usable_cpus
+
+    return max(STREAMS, usable_cpus())
 
 
 def in_order(function, items, streams: int):

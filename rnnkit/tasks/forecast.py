@@ -11,7 +11,7 @@ from rnnkit.config import Config
 from rnnkit.data.prepare import SeriesArrays, count_missing, prepare_eval_data, prepare_training_data, summarize
 from rnnkit.data.schema import Preprocessor
 from rnnkit.metrics import forecast_metrics, skill
-from rnnkit.tasks.base import Datasets, PredictStats, Task, epoch_datasets, in_order, one_batch_per_cpu, prediction_streams
+from rnnkit.tasks.base import Datasets, PredictStats, Task, epoch_datasets, in_order, prediction_streams
 
 # Windows per model call in validation and evaluation. 256 rather than 1,024: as fast with the
 # wavefront loop (4,601 vs 4,379 windows/s) and 65 MiB lighter at peak training on 5M rows with
@@ -124,24 +124,26 @@ class ForecastTask(Task):
         stream.check_input()
         return stream
 
-    def predict_batch(self, model) -> int:
+    def predict_batch(self, model, *, one_thread: bool = False) -> int:
         """4,096 windows for a model of fewer than 20,000 recurrent weights; for larger ones 512
-        where each batch runs on one thread of its own (``one_batch_per_cpu``, as in ``rnnkit
-        predict`` on a CPU), else 1,024.
+        where each batch runs on one thread of its own (``one_thread``, as in ``rnnkit predict``
+        on a CPU), else 1,024.
 
         A small model's step at 1,024 windows is too little work to keep the cores busy: LSTM(16),
         LSTM(32) and GRU(64) forecasts ran 1.1-1.4x as fast at 4,096, while LSTM(64) x 2 ran
         0.96-1.10x and LSTM(128), alone or stacked, 0.8-0.9x. With one thread per batch, a
-        larger model's step at 512 windows stays in that core's cache: LSTM(64) x 2, LSTM(128)
-        and the reference LSTM(128) x 2 ran 1.09-1.15x as fast as at 1,024 (docs/performance.md,
-        section d).
+        larger model ran faster at 512 windows (perhaps because a step's gates then fit in the
+        core's cache): LSTM(64) x 2, LSTM(128) and the reference LSTM(128) x 2 ran 1.09-1.15x as
+        fast as at 1,024 (docs/performance.md, section d).
         """
         weights = sum(layer.count_params() for layer in model.recurrent_layers)
         if weights < SMALL_MODEL:
             return SMALL_MODEL_BATCH
-        return ONE_THREAD_BATCH if one_batch_per_cpu() else super().predict_batch(model)
+        return ONE_THREAD_BATCH if one_thread else super().predict_batch(model)
 
-    def write_predictions(self, model, pre: Preprocessor, stream, writer, *, batch_size: int, last_only: bool) -> PredictStats:
+    def write_predictions(
+        self, model, pre: Preprocessor, stream, writer, *, batch_size: int, last_only: bool, streams: int | None = None
+    ) -> PredictStats:
         """Forecast every block of the stream into the writer."""
         from rnnkit.data.pipeline import WindowCutter
 
@@ -149,7 +151,7 @@ class ForecastTask(Task):
         writer.columns = stream.output_columns()
         rows = 0
         for block in stream.blocks(last_only=last_only):
-            predictions = forecast(infer, WindowCutter(block.x, block.y, pre), block.origins, batch_size)
+            predictions = forecast(infer, WindowCutter(block.x, block.y, pre), block.origins, batch_size, streams)
             frame = stream.output_frame(block, pre.to_original(predictions, block.last_raw))
             writer.write(frame)
             rows += len(frame)

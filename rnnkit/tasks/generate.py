@@ -100,7 +100,7 @@ class GenerateTask(Task):
     def checked_stream(self, pre, input_path, chunk_rows: int):
         raise ConfigError("this run is a language model: sample from it with 'rnnkit generate RUN --prompt TEXT'")
 
-    def write_predictions(self, model, pre, stream, writer, *, batch_size: int, last_only: bool):
+    def write_predictions(self, model, pre, stream, writer, *, batch_size: int, last_only: bool, streams=None):
         raise ConfigError("this run is a language model: sample from it with 'rnnkit generate RUN --prompt TEXT'")
 
 

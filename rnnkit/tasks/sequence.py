@@ -106,7 +106,15 @@ class SequenceTask(Task):
         return stream
 
     def write_predictions(
-        self, model, pre: SequencePreprocessor, stream: SequenceStream, writer, *, batch_size: int, last_only: bool
+        self,
+        model,
+        pre: SequencePreprocessor,
+        stream: SequenceStream,
+        writer,
+        *,
+        batch_size: int,
+        last_only: bool,
+        streams: int | None = None,
     ):
         from rnnkit.data.seq_pipeline import pad_batch
 
@@ -118,7 +126,7 @@ class SequenceTask(Task):
             *[f"p_{label}" for label in pre.labels],
         ]
         infer = self._inference(model, pre)
-        streams = prediction_streams()
+        streams = prediction_streams(streams)
         rows = 0
         for ids, sequences, times in stream.blocks():
             order = np.argsort([len(s) for s in sequences], kind="stable")  # similar lengths batch together

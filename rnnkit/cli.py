@@ -167,7 +167,7 @@ def evaluate(run: Path, data_path: str | None, split: str | None) -> None:
     "--batch-size",
     type=click.IntRange(min=1),
     help="Windows or sequences per model call. [default: 1024; forecasting: 4096 under 20,000 recurrent weights, "
-    "512 above on a CPU unless TF_NUM_INTRAOP_THREADS is set]",
+    "512 from 20,000 on a host of up to 8 CPUs and no GPU, unless TF_NUM_INTRAOP_THREADS is set]",
 )
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 def predict(

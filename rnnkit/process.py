@@ -35,25 +35,63 @@ def limit_malloc_arenas() -> None:
     mallopt(_M_ARENA_MAX, max(2, len(os.sched_getaffinity(0))))
 
 
-def usable_cpus(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
+def usable_cpus(root: Path = Path("/sys/fs/cgroup"), membership: Path = Path("/proc/self/cgroup")) -> int:
     """CPUs this process may keep busy: those it may run on (its affinity), or fewer where a
-    cgroup CPU quota allows less (a container's ``--cpus``; whole CPUs, rounded up)."""
+    cgroup CPU quota allows less (a container's ``--cpus``, a systemd ``CPUQuota``; whole CPUs,
+    rounded up). ``root``: where the cgroup file systems are mounted; ``membership``: the
+    process's cgroups, as ``/proc/self/cgroup`` lists them."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    quota = _cpu_quota(cgroup)
+    quota = _cpu_quota(root, membership)
     return max(1, min(cpus, quota) if quota else cpus)
 
 
-def _cpu_quota(cgroup: Path) -> int | None:
-    """The CPU quota of the process's cgroup as seen from inside it (v2 ``cpu.max``, else v1
-    ``cpu.cfs_quota_us`` over ``cpu.cfs_period_us``), or None where there is none."""
+def _cpu_quota(root: Path, membership: Path) -> int | None:
+    """The smallest CPU quota on the way from the process's cgroup up to the mount's root (cgroup
+    v2 ``cpu.max``; v1 ``cpu.cfs_quota_us`` over ``cpu.cfs_period_us``), or None where none is set.
+    Inside a container's cgroup namespace the process's cgroup is the root itself."""
     try:
-        if (cgroup / "cpu.max").is_file():
-            quota, period = (cgroup / "cpu.max").read_text().split()[:2]
+        lines = membership.read_text().splitlines()
+    except OSError:
+        lines = []
+    quotas = []
+    for line in filter(str.strip, lines):
+        _, controllers, path = [*line.split(":", 2), "", ""][:3]
+        if controllers == "":  # cgroup v2: one line "0::/path"
+            folders, read = _up(root, path), _v2_quota
+        elif "cpu" in controllers.split(","):  # cgroup v1: the cpu controller's own mount
+            folders, read = _up(root / "cpu", path), _v1_quota
         else:
-            quota = (cgroup / "cpu" / "cpu.cfs_quota_us").read_text().strip()
-            period = (cgroup / "cpu" / "cpu.cfs_period_us").read_text().strip()
+            continue
+        quotas += [q for q in map(read, folders) if q is not None]
+    if not lines:  # no membership to read: the mount's root alone
+        quotas += [q for q in (_v2_quota(root), _v1_quota(root / "cpu")) if q is not None]
+    return min(quotas, default=None)
+
+
+def _up(mount: Path, path: str) -> list[Path]:
+    """``mount / path`` and each folder above it up to ``mount``."""
+    parts = [p for p in path.strip().split("/") if p]
+    return [mount.joinpath(*parts[:depth]) for depth in range(len(parts), -1, -1)]
+
+
+def _v2_quota(folder: Path) -> int | None:
+    return _quota(folder / "cpu.max", None)
+
+
+def _v1_quota(folder: Path) -> int | None:
+    return _quota(folder / "cpu.cfs_quota_us", folder / "cpu.cfs_period_us")
+
+
+def _quota(quota_file: Path, period_file: Path | None) -> int | None:
+    """Whole CPUs (rounded up) of a quota file: ``"QUOTA PERIOD"`` (v2), or a quota and a period
+    file (v1); None where it is unlimited (``max``, ``-1``), absent or unreadable."""
+    try:
+        fields = quota_file.read_text().split()
+        if period_file is not None:
+            fields = fields[:1] + period_file.read_text().split()[:1]
+        quota, period = fields[0], fields[1]
         if quota in ("max", "-1"):
             return None
         return max(1, math.ceil(int(quota) / int(period)))
-    except (OSError, ValueError, ZeroDivisionError):
+    except (OSError, ValueError, IndexError, ZeroDivisionError):
         return None

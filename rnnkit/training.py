@@ -486,16 +486,16 @@ def predict(
         input_path: rows in the training layout (id, time, features; targets under detrending).
         output_path: ``.csv`` or ``.parquet`` file to write.
         chunk_rows: rows read per chunk.
-        batch_size: windows or sequences per model call; None lets the task choose (1,024, or
-            for forecasting models 4,096 when small and 512 where each batch runs on one
-            thread: ``Task.predict_batch``).
+        batch_size: windows or sequences per model call; None lets the task choose
+            (``Task.predict_batch``): 1,024; for forecasting models of fewer than 20,000
+            recurrent weights 4,096, for larger ones 512 where each batch runs on one thread.
         last_only: only the forecast from the last window of each series (the future).
         overwrite: replace an existing output file.
-        one_thread_per_batch: have TensorFlow run each op on one thread and keep one batch in
-            flight per usable CPU, as ``rnnkit predict`` does (``tasks.base.one_thread_per_op``).
-            TensorFlow's intra-op threads are process-wide and set only before its first op, on
-            a host without a GPU and without ``TF_NUM_INTRAOP_THREADS``; otherwise this changes
-            nothing.
+        one_thread_per_batch: as ``rnnkit predict``: have TensorFlow run each op on one thread
+            (``tasks.base.one_thread_per_op``: only before its first op, on a host without a GPU
+            and of at most 8 usable CPUs, unless ``TF_NUM_INTRAOP_THREADS`` is set), and where
+            each op then runs on one thread (also by the caller's own ``tf.config.threading``),
+            keep one batch in flight per usable CPU, at least two (``tasks.base.cpu_streams``).
 
     Raises:
         ConfigError: the output exists (without ``overwrite``) or has an unknown format.

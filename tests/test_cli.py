@@ -147,13 +147,16 @@ def test_predict_batch_is_the_tasks_choice_unless_given(tmp_path, trained_run, m
     pd.testing.assert_frame_equal(a, b, rtol=1e-5)  # XLA's float rounding depends on the batch shape
 
 
-# Runs the command line with ForecastTask.write_predictions spied on: prints what it was handed.
+# Runs the command line with ForecastTask.write_predictions spied on (printing what it was handed
+# and TensorFlow's intra-op threads), the test run's LSTM(8) counted as a large model.
 _SPIED_CLI = """
 import json, sys
-import tensorflow as tf
+import rnnkit.tasks.forecast
 from rnnkit.tasks.forecast import ForecastTask
+rnnkit.tasks.forecast.SMALL_MODEL = 0
 write = ForecastTask.write_predictions
 def spy(self, *args, batch_size, streams=None, **kwargs):
+    import tensorflow as tf
     seen = [tf.config.threading.get_intra_op_parallelism_threads(), streams, batch_size]
     print("SEEN", json.dumps(seen), file=sys.stderr)
     return write(self, *args, batch_size=batch_size, streams=streams, **kwargs)
@@ -164,14 +167,17 @@ cli.main(sys.argv[1:], prog_name="rnnkit")
 
 
 @pytest.mark.slow
-def test_predict_command_runs_one_batch_per_cpu_each_op_on_one_thread_unless_the_user_chose(tmp_path, trained_run):
+def test_predict_command_runs_one_batch_per_cpu_each_op_on_one_thread_unless_the_user_chose(tmp_path, trained_run, monkeypatch):
     import os
 
-    from rnnkit.tasks.base import cpu_streams
+    from rnnkit.process import usable_cpus
+    from rnnkit.tasks import forecast
+    from rnnkit.tasks.base import ONE_THREAD_MAX_CPUS, cpu_streams
 
     data = tmp_path / "new.csv"
     make_series(n_series=3, length=30, seed=5).to_csv(data, index=False)
     env = {k: v for k, v in os.environ.items() if k != "TF_NUM_INTRAOP_THREADS"}
+    env["CUDA_VISIBLE_DEVICES"] = "-1"  # a CPU host, also where the tests run beside a GPU
     seen, outputs = [], []
     for threads in (None, "2"):
         out = tmp_path / f"out-{threads}.csv"
@@ -181,14 +187,26 @@ def test_predict_command_runs_one_batch_per_cpu_each_op_on_one_thread_unless_the
         assert result.returncode == 0, result.stderr
         seen += [json.loads(line.split(" ", 1)[1]) for line in result.stderr.splitlines() if line.startswith("SEEN ")]
         outputs.append(pd.read_csv(out))
-    # A fresh process: TensorFlow takes one thread per op, and one batch per CPU is in flight;
-    # with the user's own setting, TensorFlow's threads and rnnkit's two streams as before.
-    assert seen == [[1, cpu_streams(), 4096], [0, None, 4096]]
+    # A fresh process: TensorFlow takes one thread per op, one batch per CPU is in flight, and a
+    # large forecasting model predicts 512 windows at a time; with the user's own setting,
+    # TensorFlow's threads, rnnkit's two streams and 1,024 windows, as before.
+    mine = [1, cpu_streams(), 512] if usable_cpus() <= ONE_THREAD_MAX_CPUS else [0, None, 1024]
+    assert seen == [mine, [0, None, 1024]]
     assert len(outputs[0]) == 3 * (30 - 8 + 1)
     pd.testing.assert_frame_equal(outputs[0], outputs[1], rtol=1e-5)
     # In a process where TensorFlow has started (this one), the command changes nothing.
+    handed = []
+    write = forecast.ForecastTask.write_predictions
+
+    def spy(self, *args, batch_size, streams=None, **kwargs):
+        handed.append([streams, batch_size])
+        return write(self, *args, batch_size=batch_size, streams=streams, **kwargs)
+
+    monkeypatch.setattr(forecast, "SMALL_MODEL", 0)
+    monkeypatch.setattr(forecast.ForecastTask, "write_predictions", spy)
     library = tmp_path / "library.csv"
     assert run_cli("predict", trained_run, "--input", data, "--output", library).exit_code == 0
+    assert handed == [[None, 1024]]
     pd.testing.assert_frame_equal(pd.read_csv(library), outputs[1], rtol=1e-5)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import shutil
 import sys
 
 import pytest
@@ -60,14 +61,30 @@ def test_every_command_caps_the_arenas_before_its_work(libc, monkeypatch):
 
 def test_usable_cpus_are_the_affinity_or_fewer_under_a_cgroup_quota(monkeypatch, tmp_path):
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
-    v2, v1 = tmp_path / "v2", tmp_path / "v1"
-    (v1 / "cpu").mkdir(parents=True)
-    v2.mkdir()
-    assert process.usable_cpus(tmp_path / "none") == 8
-    for text, cpus in (("max 100000", 8), ("150000 100000", 2), ("300000 100000", 3), ("5000000 100000", 8)):
-        (v2 / "cpu.max").write_text(text + "\n")
-        assert process.usable_cpus(v2) == cpus, text
-    (v1 / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
-    for quota, cpus in (("-1", 8), ("50000", 1), ("400000", 4)):
-        (v1 / "cpu" / "cpu.cfs_quota_us").write_text(quota + "\n")
-        assert process.usable_cpus(v1) == cpus, quota
+    root, membership = tmp_path / "cgroup", tmp_path / "membership"
+
+    def cpus(lines: str, files: dict[str, str]) -> int:
+        shutil.rmtree(root, ignore_errors=True)
+        for name, text in files.items():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_text(text + "\n")
+        membership.write_text(lines)
+        return process.usable_cpus(root, membership)
+
+    v2 = "0::/system.slice/job.service\n"  # the v2 line of /proc/self/cgroup, outside a namespace
+    assert cpus(v2, {}) == 8
+    assert cpus(v2, {"cpu.max": "max 100000"}) == 8
+    assert cpus(v2, {"system.slice/job.service/cpu.max": "150000 100000"}) == 2  # rounded up
+    assert cpus(v2, {"system.slice/cpu.max": "300000 100000", "system.slice/job.service/cpu.max": "max 100000"}) == 3
+    assert cpus(v2, {"system.slice/job.service/cpu.max": "5000000 100000"}) == 8  # never above the affinity
+    assert cpus("0::/\n", {"cpu.max": "200000 100000"}) == 2  # inside a container's namespace
+    for broken in ("150000", "lots 100000", "150000 0", ""):
+        assert cpus(v2, {"system.slice/job.service/cpu.max": broken}) == 8, broken
+    v1 = "5:cpuacct:/\n4:cpu,cpuacct:/docker/abc\n0::/\n"
+    v1_files = {"cpu/docker/abc/cpu.cfs_period_us": "100000"}
+    assert cpus(v1, {**v1_files, "cpu/docker/abc/cpu.cfs_quota_us": "-1"}) == 8
+    assert cpus(v1, {**v1_files, "cpu/docker/abc/cpu.cfs_quota_us": "50000"}) == 1
+    assert cpus(v1, {**v1_files, "cpu/docker/cpu.cfs_quota_us": "400000", "cpu/docker/cpu.cfs_period_us": "100000"}) == 4
+    assert cpus(v1, {"cpu/docker/abc/cpu.cfs_quota_us": "50000"}) == 8  # no period file
+    membership.unlink()  # nothing to read: the mount's root alone
+    assert process.usable_cpus(root, membership) == 8

@@ -208,17 +208,21 @@ def test_each_op_on_one_thread_only_on_a_cpu_and_only_where_the_user_did_not_cho
             self.set.append(n)
 
     monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
+    monkeypatch.setattr(process, "usable_cpus", lambda: base.ONE_THREAD_MAX_CPUS)
     cpu, gpu, started = FakeTF(), FakeTF(gpus=["GPU:0"]), FakeTF(started=True)
     for tf in (cpu, gpu, started):
         base.one_thread_per_op(tf)
+    monkeypatch.setattr(process, "usable_cpus", lambda: base.ONE_THREAD_MAX_CPUS + 1)
+    large = FakeTF()  # more CPUs than measured: TensorFlow's shared threads
+    base.one_thread_per_op(large)
+    monkeypatch.setattr(process, "usable_cpus", lambda: 2)
     monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "4")
     users = FakeTF()
     base.one_thread_per_op(users)
-    assert [cpu.set, gpu.set, started.set, users.set] == [[1], [], [], []]
-    monkeypatch.setattr(process, "usable_cpus", lambda: 8)
-    assert base.cpu_streams() == 8
-    monkeypatch.setattr(process, "usable_cpus", lambda: 1)
-    assert base.cpu_streams() == base.STREAMS  # never fewer
+    assert [cpu.set, gpu.set, started.set, large.set, users.set] == [[1], [], [], [], []]
+    for usable, streams in ((1, base.STREAMS), (6, 6), (base.ONE_THREAD_MAX_CPUS + 1, base.ONE_THREAD_MAX_CPUS)):
+        monkeypatch.setattr(process, "usable_cpus", lambda usable=usable: usable)
+        assert base.cpu_streams() == streams
 
 
 @pytest.mark.parametrize("task_name", ["classify", "tag"])

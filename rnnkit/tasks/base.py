@@ -19,6 +19,10 @@ from rnnkit.config import Config
 STREAMS = 2
 # Windows or sequences per model call of rnnkit predict, where neither the user nor the task chooses.
 PREDICT_BATCH = 1024
+# One thread per op and one batch in flight per CPU (one_thread_per_op) only up to this many usable
+# CPUs: measured on 2; on larger machines the batches in flight, and their memory, would grow with
+# the CPUs unmeasured, so those keep TensorFlow's shared threads.
+ONE_THREAD_MAX_CPUS = 8
 
 
 @dataclass
@@ -179,11 +183,15 @@ def one_thread_per_op(tf) -> None:
     across the cores, which waited on each other at every op. On 2 cores the example
     classification, tagging and text models then predicted 1.03x, 1.08x and 1.40x as fast, the
     reference forecasting model 0.92-1.15x in four pinned runs (docs/performance.md, section
-    d). Only on a host without a GPU (not measured there), and not where the user set
-    ``TF_NUM_INTRAOP_THREADS``. The setting is process-wide and TensorFlow takes it only before
-    its first op: later, nothing changes.
+    d). Only on a host without a GPU (not measured there) and of at most ``ONE_THREAD_MAX_CPUS``
+    usable CPUs, and not where the user set ``TF_NUM_INTRAOP_THREADS``. The setting is
+    process-wide and TensorFlow takes it only before its first op: later, nothing changes.
     """
-    if "TF_NUM_INTRAOP_THREADS" in os.environ or tf.config.list_physical_devices("GPU"):
+    from rnnkit.process import usable_cpus
+
+    if "TF_NUM_INTRAOP_THREADS" in os.environ or usable_cpus() > ONE_THREAD_MAX_CPUS:
+        return
+    if tf.config.list_physical_devices("GPU"):
         return
     try:
         tf.config.threading.set_intra_op_parallelism_threads(1)
@@ -201,10 +209,10 @@ def ops_on_one_thread() -> bool:
 
 def cpu_streams() -> int:
     """Batches to run at once where each op runs on one thread (:func:`one_thread_per_op`): one
-    per usable CPU, at least ``STREAMS``."""
+    per usable CPU, at least ``STREAMS`` and at most ``ONE_THREAD_MAX_CPUS``."""
     from rnnkit.process import usable_cpus
 
-    return max(STREAMS, usable_cpus())
+    return max(STREAMS, min(usable_cpus(), ONE_THREAD_MAX_CPUS))
 
 
 def in_order(function, items, streams: int):

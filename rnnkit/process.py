@@ -69,8 +69,11 @@ def _cpu_quota(root: Path, membership: Path) -> int | None:
 
 
 def _up(mount: Path, path: str) -> list[Path]:
-    """``mount / path`` and each folder above it up to ``mount``."""
+    """``mount / path`` and each folder above it up to ``mount`` (only ``mount`` for a path that
+    leads out of it, as a cgroup outside the process's namespace is shown)."""
     parts = [p for p in path.strip().split("/") if p]
+    if ".." in parts:
+        return [mount]
     return [mount.joinpath(*parts[:depth]) for depth in range(len(parts), -1, -1)]
 
 

@@ -78,6 +78,8 @@ def test_usable_cpus_are_the_affinity_or_fewer_under_a_cgroup_quota(monkeypatch,
     assert cpus(v2, {"system.slice/cpu.max": "300000 100000", "system.slice/job.service/cpu.max": "max 100000"}) == 3
     assert cpus(v2, {"system.slice/job.service/cpu.max": "5000000 100000"}) == 8  # never above the affinity
     assert cpus("0::/\n", {"cpu.max": "200000 100000"}) == 2  # inside a container's namespace
+    (tmp_path / "cpu.max").write_text("100000 100000\n")  # above the mount: never read
+    assert cpus("0::/../other\n", {"cpu.max": "200000 100000"}) == 2  # a cgroup outside the namespace
     for broken in ("150000", "lots 100000", "150000 0", ""):
         assert cpus(v2, {"system.slice/job.service/cpu.max": broken}) == 8, broken
     v1 = "5:cpuacct:/\n4:cpu,cpuacct:/docker/abc\n0::/\n"

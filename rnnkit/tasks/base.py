@@ -182,7 +182,7 @@ def one_thread_per_op(tf) -> None:
     Before, two batches shared TensorFlow's intra-op threads: each small op of a step was split
     across the cores, which waited on each other at every op. On 2 cores the example
     classification, tagging and text models then predicted 1.03x, 1.08x and 1.40x as fast, the
-    reference forecasting model 0.92-1.15x in four pinned runs (docs/performance.md, section
+    reference forecasting model 0.92-1.15x in five pinned runs (docs/performance.md, section
     d). Only on a host without a GPU (not measured there) and of at most ``ONE_THREAD_MAX_CPUS``
     usable CPUs, and not where the user set ``TF_NUM_INTRAOP_THREADS``. The setting is
     process-wide and TensorFlow takes it only before its first op: later, nothing changes.

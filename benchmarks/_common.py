@@ -196,6 +196,21 @@ def layer_by_layer() -> None:
     stacked.eligible = lambda *args, **kwargs: False
 
 
+def predict_threads() -> int | None:
+    """Set TensorFlow's threads up as ``rnnkit predict`` does (call it before TensorFlow's first
+    op) and return the batches rnnkit predict then keeps in flight: ``cpu_streams()`` where each
+    op runs on one thread, else None (TensorFlow's shared threads, or a commit before
+    ``one_thread_per_op``, when predict ran the shared path)."""
+    import tensorflow as tf
+
+    from rnnkit.tasks import base
+
+    if not hasattr(base, "ops_on_one_thread"):
+        return None
+    base.one_thread_per_op(tf)
+    return base.cpu_streams() if base.ops_on_one_thread() else None
+
+
 def snapshot(rev: str) -> Path:
     """A folder holding ``rnnkit/`` as of commit ``rev`` (a ``git archive``, cached), for
     ``RNNKIT_BENCH_SOURCE``."""

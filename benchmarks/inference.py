@@ -141,12 +141,8 @@ def worker(name: str, windows: int) -> dict:
         from rnnkit import training
         from rnnkit.data.pipeline import WindowCutter, ordered_dataset
         from rnnkit.data.schema import Preprocessor
-        from rnnkit.tasks import base
 
-        # As rnnkit predict does, before TensorFlow's first op (absent in commits before it).
-        one_thread = variant == "rnnkit" and hasattr(base, "ops_on_one_thread")
-        if one_thread:
-            base.one_thread_per_op(tf)
+        cpu_streams = _common.predict_threads() if variant == "rnnkit" else None  # before TensorFlow's first op
         if variant == "rnnkit+nodeterm":
             tf.config.experimental.enable_op_determinism = lambda: None
         if not variant.endswith("predict"):
@@ -216,10 +212,9 @@ def worker(name: str, windows: int) -> dict:
             from rnnkit.tasks.forecast import forecast
 
             task = get_task("forecast")
-            one_thread = one_thread and base.ops_on_one_thread()
             if chosen is None and hasattr(task, "predict_batch"):
-                batch = task.predict_batch(model, one_thread=True) if one_thread else task.predict_batch(model)
-            streams = base.cpu_streams() if one_thread else {"rnnkit+1stream": 1, "rnnkit+3streams": 3}.get(variant)
+                batch = task.predict_batch(model, one_thread=True) if cpu_streams else task.predict_batch(model)
+            streams = cpu_streams or {"rnnkit+1stream": 1, "rnnkit+3streams": 3}.get(variant)
             spec = tf.TensorSpec((None, WINDOW, FEATURES), tf.float32)
             infer = inference_function(model, spec, jit_compile=True)
 

@@ -54,7 +54,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import CACHE, ROOT, fmt, header, med, run_worker, table
+from _common import CACHE, ROOT, fmt, header, med, predict_threads, run_worker, table
 from tasks import TASKS, keras_model  # the example config of each task; tasks.py's plain Keras model
 
 CONTENDERS = ("rnnkit", "keras-predict", "predict", "rnnkit+shared", "rnnkit+1stream", "keras-function")
@@ -128,13 +128,7 @@ def worker_sequences(name: str, contender: str, copies: int) -> dict:
     from rnnkit.models import build_model
     from rnnkit.tasks import base
 
-    # As rnnkit predict does, before TensorFlow's first op (absent in commits before it).
-    one_thread = contender == "rnnkit" and hasattr(base, "ops_on_one_thread")
-    if one_thread:
-        import tensorflow as tf
-
-        base.one_thread_per_op(tf)
-
+    cpu_streams = predict_threads() if contender == "rnnkit" else None  # before TensorFlow's first op
     config, task, pre = load(name)
     setup(contender, config.seed)
     stream = task.checked_stream(pre, input_file(config, copies), chunk_rows=200_000)
@@ -148,7 +142,7 @@ def worker_sequences(name: str, contender: str, copies: int) -> dict:
 
         def run():
             writer = _Discard()
-            options = {"streams": base.cpu_streams()} if one_thread and base.ops_on_one_thread() else {}
+            options = {"streams": cpu_streams} if cpu_streams else {}
             task.write_predictions(model, pre, replay, writer, batch_size=BATCH, last_only=False, **options)
             return writer.rows
 

@@ -32,7 +32,7 @@ def limit_malloc_arenas() -> None:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return
-    mallopt(_M_ARENA_MAX, max(2, len(os.sched_getaffinity(0))))
+    mallopt(_M_ARENA_MAX, max(2, _affinity_cpus()))
 
 
 def usable_cpus(root: Path = Path("/sys/fs/cgroup"), membership: Path = Path("/proc/self/cgroup")) -> int:
@@ -40,9 +40,14 @@ def usable_cpus(root: Path = Path("/sys/fs/cgroup"), membership: Path = Path("/p
     cgroup CPU quota allows less (a container's ``--cpus``, a systemd ``CPUQuota``; whole CPUs,
     rounded up). ``root``: where the cgroup file systems are mounted; ``membership``: the
     process's cgroups, as ``/proc/self/cgroup`` lists them."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cpus = _affinity_cpus()
     quota = _cpu_quota(root, membership)
     return max(1, min(cpus, quota) if quota else cpus)
+
+
+def _affinity_cpus() -> int:
+    """CPUs the process may run on (where the platform cannot say: all of them)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _cpu_quota(root: Path, membership: Path) -> int | None:

@@ -189,9 +189,7 @@ def one_thread_per_op(tf) -> None:
     """
     from rnnkit.process import usable_cpus
 
-    if "TF_NUM_INTRAOP_THREADS" in os.environ or usable_cpus() > ONE_THREAD_MAX_CPUS:
-        return
-    if tf.config.list_physical_devices("GPU"):
+    if "TF_NUM_INTRAOP_THREADS" in os.environ or usable_cpus() > ONE_THREAD_MAX_CPUS or tf.config.list_physical_devices("GPU"):
         return
     try:
         tf.config.threading.set_intra_op_parallelism_threads(1)

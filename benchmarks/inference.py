@@ -36,8 +36,14 @@ shape through TensorFlow's and XLA's matmul). The report's last lines turn them 
 (a forward pass that was nothing but its gate matmuls, each at the chain's rate) and give each
 contender's share of that. A reference, not a bound: two chains at once can run faster than one.
 
+The bounds are measured like contenders, set up as ``rnnkit predict`` runs (one thread per op,
+one batch per CPU, the same batch) on prebuilt windows: "bound:matmuls" is the model's forward
+pass cut to its gate matmuls, "bound:lstm" the same hand-written loop with the gate arithmetic
+(``bound_pass``). With either, the report ends with goal d's targets as shares of them.
+
     python benchmarks/inference.py              # 8,492 windows, 3 repeats
     python benchmarks/inference.py --quick      # 4,396 windows
+    python benchmarks/inference.py --no-gemm --repeats 5 --contenders rnnkit,keras-predict,torch,bound:matmuls,bound:lstm
 """
 
 from __future__ import annotations
@@ -86,6 +92,8 @@ CONTENDERS = {
     "rnnkit@4096": "rnnkit path, batch 4096",
     "rnnkit+shared@512": "the shared path, batch 512",
     "rnnkit+jit-pad@256": "XLA, fixed batch 256, padded",
+    "bound:matmuls": "the forward pass cut to its gate matmuls, set up as rnnkit (see bound_pass)",
+    "bound:lstm": "the same loop with the LSTM gate arithmetic: the bare two-layer forward pass",
 }
 MAIN = [
     "rnnkit",
@@ -104,6 +112,52 @@ MAIN = [
     "rnnkit@1024",
     "rnnkit+jit-pad@256",
 ]
+
+
+def bound_pass(gates: bool):
+    """A hand-written forward pass of the reference model's two LSTM layers (no Dense head) for
+    prebuilt windows, XLA-compiled: the same wavefront loop and the same four matmuls per step as
+    rnnkit's (layer 0 at step t and layer 1 at step t - 1 per iteration; each layer's input and
+    recurrent product summed). ``gates`` False leaves out all gate arithmetic: a layer's new
+    state is its summed product's first H columns, so every matmul still waits for the last.
+    That pass, set up as ``rnnkit predict`` runs (one thread per op, one batch per CPU, the same
+    batch), is what float32 matmuls at the model's shapes allow here; with ``gates`` it is the
+    whole recurrent arithmetic without rnnkit's window gathering, head or bookkeeping. Random
+    weights scaled so that states neither grow nor vanish into denormals."""
+    import numpy as np
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+
+    def weights(rows):  # each of a step's two products gets half the variance of a unit input
+        return tf.constant(rng.normal(scale=(2 * rows) ** -0.5, size=(rows, 4 * UNITS)).astype(np.float32))
+
+    kernels = [(weights(FEATURES), weights(UNITS)), (weights(UNITS), weights(UNITS))]
+
+    def step(z, c):
+        if not gates:
+            return z[:, :UNITS], c
+        i, f, g, o = tf.split(z, 4, axis=-1)
+        c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
+        return tf.sigmoid(o) * tf.tanh(c), c
+
+    def layer(k, below, h, c):
+        return step(tf.matmul(below, kernels[k][0]) + tf.matmul(h, kernels[k][1]), c)
+
+    def run(x):
+        steps = tf.transpose(x, [1, 0, 2])
+        zeros = tf.zeros([tf.shape(x)[0], UNITS])
+        h0, c0 = layer(0, steps[0], zeros, zeros)
+
+        def body(t, h0, c0, h1, c1):
+            h1, c1 = layer(1, h0, h1, c1)
+            h0, c0 = layer(0, steps[t], h0, c0)
+            return t + 1, h0, c0, h1, c1
+
+        _, h0, c0, h1, c1 = tf.while_loop(lambda t, *_: t < WINDOW, body, (tf.constant(1), h0, c0, zeros, zeros))
+        return layer(1, h0, h1, c1)[0]
+
+    return tf.function(run, jit_compile=True)
 
 
 def worker(name: str, windows: int) -> dict:
@@ -134,6 +188,26 @@ def worker(name: str, windows: int) -> dict:
                 return np.concatenate([one(i) for i in range(0, count, batch)])
             with ThreadPoolExecutor(streams) as pool:
                 return np.concatenate(list(pool.map(one, range(0, count, batch))))
+
+    elif variant.startswith("bound:"):
+        from rnnkit.tasks import get_task
+
+        one_thread = _common.predict_threads()  # as rnnkit predict sets it up, batch and streams too
+        streams = one_thread or 2
+        if chosen is None:
+            task, model = get_task("forecast"), reference_model()
+            batch = task.predict_batch(model, one_thread=True) if one_thread else task.predict_batch(model)
+        built = np.lib.stride_tricks.sliding_window_view(x, WINDOW, axis=0).transpose(0, 2, 1)
+        inputs = np.zeros((-(-len(built) // batch) * batch, WINDOW, FEATURES), np.float32)
+        inputs[: len(built)] = built
+        infer = bound_pass(gates=variant == "bound:lstm")
+
+        def one(i):
+            return infer(inputs[i : i + batch]).numpy()
+
+        def run(count):
+            with ThreadPoolExecutor(streams) as pool:
+                return np.concatenate(list(pool.map(one, range(0, count, batch))))[:count]
 
     else:
         import tensorflow as tf
@@ -293,6 +367,26 @@ def main() -> None:
     print(table(columns, rows))
     if gemm["2048"]:
         print(matmul_reference(gemm, {n: med(r["rate"] for r in results[n])[0] for n in [names[0], *references]}))
+    medians = {n: med(r["rate"] for r in results[n])[0] for n in names}
+    if any(n.startswith("bound:") for n in names):
+        print(goal_shares(medians))
+
+
+# Issue #5's goal d: rnnkit predict at least these multiples of these references.
+GOALS = {"keras-predict": 2.5, "torch": 1.3}
+
+
+def goal_shares(medians: dict[str, float]) -> str:
+    """What goal d needs, in windows/s and as a share of each bound that ran, beside rnnkit's."""
+    bounds = {n: rate for n, rate in medians.items() if n.startswith("bound:")}
+    lines = ["\nGoal d against the bounds (medians; a bound's share above 100% is beyond what it reached):"]
+    wanted = {f"{factor}x {ref}": factor * medians[ref] for ref, factor in GOALS.items() if ref in medians}
+    if "rnnkit" in medians:
+        wanted = {"rnnkit reached": medians["rnnkit"], **wanted}
+    for what, rate in wanted.items():
+        shares = ", ".join(f"{rate / bound:.0%} of {name}" for name, bound in bounds.items())
+        lines.append(f"- {what}: {rate:,.0f} windows/s = {shares}")
+    return "\n".join(lines)
 
 
 def matmul_reference(gemm: dict[str, list[float]], contenders: dict[str, float]) -> str:

@@ -165,6 +165,16 @@ def bound_pass(gates: bool):
     return tf.function(run, jit_compile=True)
 
 
+def padded_windows(x, batch: int):
+    """Every window of the rows ``x``, prebuilt, padded with zero windows to whole batches."""
+    import numpy as np
+
+    built = np.lib.stride_tricks.sliding_window_view(x, WINDOW, axis=0).transpose(0, 2, 1)
+    inputs = np.zeros((-(-len(built) // batch) * batch, WINDOW, FEATURES), np.float32)
+    inputs[: len(built)] = built
+    return inputs
+
+
 def worker(name: str, windows: int) -> dict:
     import numpy as np
 
@@ -205,9 +215,7 @@ def worker(name: str, windows: int) -> dict:
         if chosen is None and hasattr(task, "predict_batch"):
             model = reference_model()
             batch = task.predict_batch(model, one_thread=True) if one_thread else task.predict_batch(model)
-        built = np.lib.stride_tricks.sliding_window_view(x, WINDOW, axis=0).transpose(0, 2, 1)
-        inputs = np.zeros((-(-len(built) // batch) * batch, WINDOW, FEATURES), np.float32)
-        inputs[: len(built)] = built
+        inputs = padded_windows(x, batch)
         infer = bound_pass(gates=variant == "bound:lstm")
 
         def one(i):
@@ -253,10 +261,7 @@ def worker(name: str, windows: int) -> dict:
                 return model.predict(inputs[:count], batch_size=batch, verbose=0)
 
         elif variant == "xla-bare":
-            built = np.lib.stride_tricks.sliding_window_view(x, WINDOW, axis=0).transpose(0, 2, 1)
-            full = -(-len(built) // batch) * batch
-            inputs = np.zeros((full, WINDOW, FEATURES), np.float32)
-            inputs[: len(built)] = built
+            inputs = padded_windows(x, batch)
             spec = tf.TensorSpec((batch, WINDOW, FEATURES), tf.float32)
             infer = tf.function(lambda v: model(v, training=False), input_signature=[spec], jit_compile=True)
 

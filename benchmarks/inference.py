@@ -46,7 +46,7 @@ for the last: at the default window count that costs them (and rnnkit) 8% at bat
 
     python benchmarks/inference.py              # 8,492 windows, 3 repeats
     python benchmarks/inference.py --quick      # 4,396 windows
-    python benchmarks/inference.py --windows 65836 --no-gemm --repeats 5 \
+    python benchmarks/inference.py --windows 65836 --no-gemm --repeats 5 \\
         --contenders rnnkit,keras-predict,torch,bound:matmuls,bound:lstm
 """
 

@@ -205,35 +205,17 @@ def worker(name: str, windows: int) -> dict:
             with ThreadPoolExecutor(streams) as pool:
                 return np.concatenate(list(pool.map(one, range(0, count, batch))))
 
-    elif variant.startswith("bound:"):
-        from rnnkit import training
-        from rnnkit.tasks import get_task
-
-        one_thread = _common.predict_threads()  # as rnnkit predict sets it up, batch and streams too
-        training._import_tensorflow(42)
-        streams = one_thread or 2
-        task = get_task("forecast")
-        if chosen is None and hasattr(task, "predict_batch"):
-            model = reference_model()
-            batch = task.predict_batch(model, one_thread=True) if one_thread else task.predict_batch(model)
-        inputs = padded_windows(x, batch)
-        infer = bound_pass(gates=variant == "bound:lstm")
-
-        def one(i):
-            return infer(inputs[i : i + batch]).numpy()
-
-        def run(count):
-            with ThreadPoolExecutor(streams) as pool:
-                return np.concatenate(list(pool.map(one, range(0, count, batch))))[:count]
-
     else:
         import tensorflow as tf
 
         from rnnkit import training
         from rnnkit.data.pipeline import WindowCutter, ordered_dataset
         from rnnkit.data.schema import Preprocessor
+        from rnnkit.tasks import get_task
 
-        cpu_streams = _common.predict_threads() if variant == "rnnkit" else None  # before TensorFlow's first op
+        # rnnkit and the bounds: threads as rnnkit predict sets them up, before TensorFlow's first op
+        as_predict = variant == "rnnkit" or variant.startswith("bound:")
+        cpu_streams = _common.predict_threads() if as_predict else None
         if variant == "rnnkit+nodeterm":
             tf.config.experimental.enable_op_determinism = lambda: None
         if not variant.endswith("predict"):
@@ -244,6 +226,15 @@ def worker(name: str, windows: int) -> dict:
         model = reference_model()
         cutter = WindowCutter(x, x[:, :1], pre)
         origins = np.arange(WINDOW - 1, len(x), dtype=np.int64)
+
+        def task_batch() -> int:
+            """rnnkit predict's batch for this model and these threads, unless chosen (or 1,024
+            on a snapshot from before ``Task.predict_batch``)."""
+            task = get_task("forecast")
+            if chosen is not None or not hasattr(task, "predict_batch"):
+                return batch
+            return task.predict_batch(model, one_thread=True) if cpu_streams else task.predict_batch(model)
+
         if variant == "keras-predict":
             import keras
 
@@ -270,6 +261,18 @@ def worker(name: str, windows: int) -> dict:
                 out = [infer(inputs[i : i + batch]).numpy() for i in range(0, count, batch)]
                 return np.concatenate(out)[:count]
 
+        elif variant.startswith("bound:"):
+            batch = task_batch()
+            inputs = padded_windows(x, batch)
+            infer = bound_pass(gates=variant == "bound:lstm")
+
+            def one(i):
+                return infer(inputs[i : i + batch]).numpy()
+
+            def run(count):
+                with ThreadPoolExecutor(cpu_streams or 2) as pool:  # two on the shared pool, as rnnkit
+                    return np.concatenate(list(pool.map(one, range(0, count, batch))))[:count]
+
         elif variant.startswith("rnnkit+jit"):
             padded, bucket = variant.endswith("-pad"), variant.endswith("-bucket")
             spec = tf.TensorSpec((batch if padded else None, WINDOW, FEATURES), tf.float32)
@@ -295,13 +298,10 @@ def worker(name: str, windows: int) -> dict:
                 )
 
         else:
-            from rnnkit.tasks import get_task
             from rnnkit.tasks.base import inference_function
             from rnnkit.tasks.forecast import forecast
 
-            task = get_task("forecast")
-            if chosen is None and hasattr(task, "predict_batch"):
-                batch = task.predict_batch(model, one_thread=True) if cpu_streams else task.predict_batch(model)
+            batch = task_batch()
             streams = cpu_streams or {"rnnkit+1stream": 1, "rnnkit+3streams": 3}.get(variant)
             spec = tf.TensorSpec((None, WINDOW, FEATURES), tf.float32)
             infer = inference_function(model, spec, jit_compile=True)

@@ -16,7 +16,8 @@ from pathlib import Path
 import click
 
 from rnnkit import __version__
-from rnnkit.errors import EXIT_SIGINT, RnnkitError, Terminated
+from rnnkit.errors import EXIT_SIGINT, EXIT_SIGPIPE, EXIT_SIGTERM, ResourceError, RnnkitError, Terminated
+from rnnkit.files import describe_os_error
 from rnnkit.process import limit_malloc_arenas
 
 
@@ -31,7 +32,7 @@ class _Group(click.Group):
             sys.exit(0)
         except click.UsageError as exc:
             command = exc.ctx.command_path if exc.ctx else "rnnkit"
-            click.echo(f"rnnkit: error: {exc.format_message()} (see '{command} --help')", err=True)
+            click.echo(f"rnnkit: error: {_usage_message(exc)} (see '{command} --help')", err=True)
             sys.exit(exc.exit_code)
         except click.ClickException as exc:
             click.echo(f"rnnkit: error: {exc.format_message()}", err=True)
@@ -39,17 +40,27 @@ class _Group(click.Group):
         except click.Abort:
             click.echo("rnnkit: interrupted", err=True)
             sys.exit(EXIT_SIGINT)
+        except _StdoutClosed:
+            # `rnnkit runs | head`: the reader has gone; whatever the command wrote to files is
+            # complete. Exit as a process killed by SIGPIPE would, without a word.
+            _silence_stdout()
+            sys.exit(EXIT_SIGPIPE)
 
     def invoke(self, ctx: click.Context):
         debug = bool(ctx.params.get("debug"))
         if not debug:
             os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ log lines off stderr
         limit_malloc_arenas()
+        # SIGTERM (a scheduler, `kill`) unwinds like Ctrl-C: temporary files are removed, locks
+        # released, and training saves what it can, whatever the command.
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
         try:
             return super().invoke(ctx)
         except RnnkitError as exc:
             if debug:
                 traceback.print_exc()
+            if isinstance(exc, _StdoutFailed):
+                _silence_stdout()
             click.echo(f"rnnkit: error: {exc}", err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
@@ -57,6 +68,57 @@ class _Group(click.Group):
                 traceback.print_exc()
             click.echo("rnnkit: interrupted", err=True)
             sys.exit(EXIT_SIGINT)
+        except Terminated:
+            if debug:
+                traceback.print_exc()
+            click.echo("rnnkit: terminated (SIGTERM)", err=True)
+            sys.exit(EXIT_SIGTERM)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class _StdoutClosed(Exception):
+    """Standard output's reader went away (EPIPE)."""
+
+
+class _StdoutFailed(ResourceError):
+    """Standard output cannot be written (a full disk)."""
+
+
+def echo(text: str = "") -> None:
+    """Write a line to standard output.
+
+    Raises:
+        _StdoutClosed: the reader has gone (``| head``).
+        _StdoutFailed: standard output cannot be written (a full disk).
+    """
+    try:
+        click.echo(text)
+    except BrokenPipeError:
+        raise _StdoutClosed() from None
+    except OSError as exc:
+        raise _StdoutFailed(f"standard output: cannot write: {describe_os_error(exc)}") from None
+
+
+def _note(text: str) -> None:
+    click.echo(f"rnnkit: {text}", err=True)
+
+
+def _silence_stdout() -> None:
+    # Python flushes stdout again at exit; a broken or full one would print a traceback then.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _usage_message(exc: click.UsageError) -> str:
+    # `rnnkit train --debug` is a common slip: --debug belongs to rnnkit itself.
+    if isinstance(exc, click.NoSuchOption) and exc.option_name == "--debug" and exc.ctx is not None:
+        name = exc.ctx.info_name
+        return f"No such option '--debug' for '{name}': it goes before the command, as in rnnkit --debug {name} ..."
+    return exc.format_message()
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -70,6 +132,11 @@ def cli(debug: bool) -> None:
     folder or model, 5 environment or I/O, 6 diverged, 130 SIGINT, 143 SIGTERM.
     """
 
+
+# Bounds of the options that have no natural one (a config's keys carry theirs in the schema).
+MAX_PREDICT_BATCH = 65_536
+MAX_CHUNK_ROWS = 10_000_000
+MAX_GENERATE_LENGTH = 1_000_000
 
 _set_option = click.option(
     "--set",
@@ -109,35 +176,34 @@ def train(config: Path | None, overrides: tuple[str, ...], run_dir: Path | None,
     from rnnkit import training
 
     verbose = 1 if (not quiet and sys.stdout.isatty()) else 0
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    try:
-        if resume_run is not None:
-            result = training.resume(resume_run, config=resolved, overrides=() if resolved else overrides, verbose=verbose)
-        else:
-            result = training.train(resolved, run_dir=run_dir, verbose=verbose)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    report = None if quiet else _note
+    if resume_run is not None:
+        result = training.resume(
+            resume_run, config=resolved, overrides=() if resolved else overrides, verbose=verbose, report=report
+        )
+    else:
+        result = training.train(resolved, run_dir=run_dir, verbose=verbose, report=report)
     for warning in result.warnings:
         click.echo(f"rnnkit: warning: {warning}", err=True)
     if result.run_dir is None:  # a multi-worker run's other workers: the chief wrote the run folder
-        click.echo(
+        echo(
             f"{result.worker.describe()}: {result.epochs_run} epoch(s) in step with the chief, which wrote the run folder; "
             f"weights sha256 {result.weights_sha256}"
         )
         return
     if quiet:
-        click.echo(str(result.run_dir))
+        echo(str(result.run_dir))
         return
-    click.echo(f"run: {result.run_dir}")
+    echo(f"run: {result.run_dir}")
     if result.worker.count > 1:
-        click.echo(f"chief of {result.worker.count} workers; weights sha256 {result.weights_sha256}")
-    click.echo(f"epochs: {result.epochs_run}, best epoch {result.best_epoch} ({result.monitor} {result.best_value:.5g})")
+        echo(f"chief of {result.worker.count} workers; weights sha256 {result.weights_sha256}")
+    echo(f"epochs: {result.epochs_run}, best epoch {result.best_epoch} ({result.monitor} {result.best_value:.5g})")
     splits = {
         s: {"model": result.metrics[s], "baseline": result.metrics["baseline"].get(s)}
         for s in ("val", "test")
         if result.metrics.get(s)
     }
-    click.echo(_metrics_table(splits))
+    echo(_metrics_table(splits))
 
 
 @cli.command()
@@ -151,8 +217,8 @@ def evaluate(run: Path, data_path: str | None, split: str | None) -> None:
     from rnnkit import training
 
     results = training.evaluate(run, data=data_path, split=split)
-    click.echo(_metrics_table(results))
-    click.echo(f"written to {Path(run) / 'metrics.json'}")
+    echo(_metrics_table(results))
+    echo(f"written to {Path(run) / 'metrics.json'}")
 
 
 @cli.command()
@@ -162,12 +228,18 @@ def evaluate(run: Path, data_path: str | None, split: str | None) -> None:
 )
 @click.option("--output", "output_path", required=True, type=click.Path(path_type=Path), help="CSV or Parquet file to write.")
 @click.option("--last", "last_only", is_flag=True, help="Forecast runs: only the forecast from the last window of each series.")
-@click.option("--chunk-rows", default=200_000, show_default=True, type=click.IntRange(min=1), help="Input rows read at a time.")
+@click.option(
+    "--chunk-rows",
+    default=200_000,
+    show_default=True,
+    type=click.IntRange(min=1, max=MAX_CHUNK_ROWS),
+    help=f"Input rows read at a time (at most {MAX_CHUNK_ROWS:,}).",
+)
 @click.option(
     "--batch-size",
-    type=click.IntRange(min=1),
-    help="Windows or sequences per model call. [default: 1024; forecasting: 4096 under 20,000 recurrent weights, "
-    "512 from 20,000 on a host of up to 8 CPUs and no GPU, unless TF_NUM_INTRAOP_THREADS is set]",
+    type=click.IntRange(min=1, max=MAX_PREDICT_BATCH),
+    help=f"Windows or sequences per model call, at most {MAX_PREDICT_BATCH:,}. [default: 1024; forecasting: 4096 "
+    "under 20,000 recurrent weights, 512 from 20,000 on a host of up to 8 CPUs and no GPU, unless TF_NUM_INTRAOP_THREADS is set]",
 )
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 def predict(
@@ -192,7 +264,7 @@ def predict(
     )
     if result.short_series:
         click.echo(f"rnnkit: warning: {result.short_series} series have fewer rows than the window and got no forecast", err=True)
-    click.echo(
+    echo(
         f"wrote {result.rows} predictions for {result.series} series or sequences "
         f"({result.input_rows} input rows) to {result.output}"
     )
@@ -201,7 +273,13 @@ def predict(
 @cli.command()
 @click.argument("run", type=click.Path(path_type=Path))
 @click.option("--prompt", default="", help="Text to continue (default: start from a token drawn from training frequencies).")
-@click.option("--length", default=200, show_default=True, type=click.IntRange(min=0), help="Tokens to generate.")
+@click.option(
+    "--length",
+    default=200,
+    show_default=True,
+    type=click.IntRange(min=0, max=MAX_GENERATE_LENGTH),
+    help=f"Tokens to generate (at most {MAX_GENERATE_LENGTH:,}).",
+)
 @click.option(
     "--temperature", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True), help="Sampling temperature."
 )
@@ -213,7 +291,7 @@ def generate(run: Path, prompt: str, length: int, temperature: float, top_k: int
     """Sample text from a generate RUN, one token at a time through the model's state."""
     from rnnkit import training
 
-    click.echo(training.generate(run, prompt=prompt, length=length, temperature=temperature, top_k=top_k, seed=seed))
+    echo(training.generate(run, prompt=prompt, length=length, temperature=temperature, top_k=top_k, seed=seed))
 
 
 @cli.command()
@@ -227,7 +305,7 @@ def validate(config: Path | None, overrides: tuple[str, ...], print_schema: bool
     from rnnkit import config as config_module
 
     if print_schema:
-        click.echo(json.dumps(config_module.json_schema(), indent=2))
+        echo(json.dumps(config_module.json_schema(), indent=2))
         return
     if config is None:
         raise click.UsageError("missing CONFIG (or pass --schema)")
@@ -236,7 +314,7 @@ def validate(config: Path | None, overrides: tuple[str, ...], print_schema: bool
     report = training.validate(config_module.load_config(config, overrides))
     for warning in report["data"].pop("warnings"):
         click.echo(f"rnnkit: warning: {warning}", err=True)
-    click.echo(config_module.dump_yaml(report).rstrip())
+    echo(config_module.dump_yaml(report).rstrip())
 
 
 @cli.command()
@@ -250,7 +328,7 @@ def export(run: Path, fmt: str, output: Path | None) -> None:
     from rnnkit import training
 
     target, signature = training.export(run, output=output, fmt=fmt)
-    click.echo(f"wrote {target} (signature 'serve': " + "; ".join(f"{k} {v}" for k, v in signature.items()) + ")")
+    echo(f"wrote {target} (signature 'serve': " + "; ".join(f"{k} {v}" for k, v in signature.items()) + ")")
 
 
 @cli.command()
@@ -269,7 +347,7 @@ def runs(folder: Path, sort_key: str | None, desc: bool, filters: tuple[str, ...
     from rnnkit import compare
 
     columns, rows = compare.compare(compare.list_runs(folder), sort=sort_key, descending=desc, filters=filters)
-    click.echo(compare.format_table(columns, rows) if rows else f"no runs in {folder}")
+    echo(compare.format_table(columns, rows) if rows else f"no runs in {folder}")
 
 
 @cli.command()
@@ -290,15 +368,11 @@ def sweep(config: Path, overrides: tuple[str, ...], trials: int | None, method: 
     resolved = load_config(config, overrides + extra)
     from rnnkit import sweep as sweeps
 
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    try:
-        result = sweeps.run_sweep(resolved, source=str(config), progress=lambda row: click.echo(sweeps.format_trial(row)))
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    result = sweeps.run_sweep(resolved, source=str(config), progress=lambda row: echo(sweeps.format_trial(row)))
     for warning in result.warnings:
         click.echo(f"rnnkit: warning: {warning}", err=True)
-    click.echo(sweeps.format_leaderboard(result))
-    click.echo(f"sweep: {result.sweep_dir} ({result.finished} of {result.target} trials finished, {result.trials_run} run now)")
+    echo(sweeps.format_leaderboard(result))
+    echo(f"sweep: {result.sweep_dir} ({result.finished} of {result.target} trials finished, {result.trials_run} run now)")
 
 
 def main() -> None:

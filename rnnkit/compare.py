@@ -73,6 +73,8 @@ def compare(
         key, op, value = match.groups()
         if key not in all_keys:
             raise ConfigError(f"--filter {item!r}: unknown key '{key}'; columns: {', '.join(columns)}")
+        if op in ("<", "<=", ">", ">=") and not _is_number(value):
+            raise ConfigError(f"--filter {item!r}: {op} compares numbers. Received: {value!r}")
         keep = []
         for run, row in zip(runs, rows, strict=True):
             found = row[columns.index(key)] if key in columns else run["config"].get(key)
@@ -167,3 +169,11 @@ def _matches(found: Any, op: str, wanted: str) -> bool:
         except ValueError:
             return False
     return _OPERATORS[op](_text(found), wanted)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

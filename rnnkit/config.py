@@ -11,12 +11,13 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from rnnkit.errors import ConfigError
+from rnnkit.errors import ConfigError, RnnkitError
+from rnnkit.files import describe_os_error, regular_file
 
 # Choices are registries: the keys are the valid config values and feed errors and help text.
 TASKS = {
@@ -104,7 +105,7 @@ class DataConfig(_Section):
     )
     window: int = Field(48, ge=1, le=100_000, description="input steps per example")
     horizon: int = Field(1, ge=1, le=10_000, description="steps ahead predicted at once (direct multi-step output)")
-    stride: int = Field(1, ge=1, description="steps between consecutive training windows")
+    stride: int = Field(1, ge=1, le=100_000, description="steps between consecutive training windows")
     split: SplitConfig = Field(default_factory=SplitConfig, description="held-out fractions per series")
     scale: Literal["standard", "minmax", "none"] = Field(
         "standard", description="per-column scaling fitted on training rows only"
@@ -153,17 +154,28 @@ class DataConfig(_Section):
         return self
 
 
+# Sizes without a natural upper bound get one far beyond any sensible model; whether a legal model
+# fits the machine is estimated before a run folder is made (rnnkit.resources).
+MAX_UNITS = 65_536
+MAX_LAYERS = 32
+LayerSize = Annotated[int, Field(ge=1, le=MAX_UNITS)]
+
+
 class ModelConfig(_Section):
     cell: Literal["simple", "lstm", "gru"] = Field("lstm", description="recurrent cell: simple, lstm or gru")
-    units: int | list[int] = Field(default_factory=lambda: [64], description="units of each recurrent layer, one entry per layer")
+    units: LayerSize | Annotated[list[LayerSize], Field(max_length=MAX_LAYERS)] = Field(
+        default_factory=lambda: [64], description="units of each recurrent layer, one entry per layer"
+    )
     bidirectional: bool = Field(False, description="run each recurrent layer forwards and backwards")
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout on each recurrent layer's inputs")
     recurrent_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout on the recurrent state (disables fast kernels)")
-    dense: list[int] = Field(default_factory=list, description="hidden layer sizes of the dense head")
+    dense: list[LayerSize] = Field(
+        default_factory=list, max_length=MAX_LAYERS, description="hidden layer sizes of the dense head"
+    )
     dense_activation: Literal["relu", "tanh", "gelu", "linear"] = Field(
         "relu", description="activation of the head's hidden layers"
     )
-    embedding_dim: int = Field(32, ge=1, le=65536, description="text: size of each token's learned vector")
+    embedding_dim: int = Field(32, ge=1, le=MAX_UNITS, description="text: size of each token's learned vector")
 
     @property
     def layer_units(self) -> list[int]:
@@ -171,19 +183,9 @@ class ModelConfig(_Section):
 
     @field_validator("units")
     @classmethod
-    def _positive_units(cls, value: int | list[int]) -> int | list[int]:
-        values = [value] if isinstance(value, int) else value
-        if not values:
+    def _some_layer(cls, value: int | list[int]) -> int | list[int]:
+        if value == []:
             raise ValueError("units must list at least one layer. Received: units=[]")
-        if any(v < 1 or v > 65536 for v in values):
-            raise ValueError(f"units must be between 1 and 65536. Received: units={value}")
-        return value
-
-    @field_validator("dense")
-    @classmethod
-    def _positive_dense(cls, value: list[int]) -> list[int]:
-        if any(v < 1 or v > 65536 for v in value):
-            raise ValueError(f"dense sizes must be between 1 and 65536. Received: dense={value}")
         return value
 
 
@@ -191,7 +193,9 @@ class EarlyStoppingConfig(_Section):
     monitor: Literal["val_loss", "loss", "val_mae", "mae", "val_accuracy", "accuracy"] = Field(
         "val_loss", description="metric watched for the best checkpoint and early stopping (accuracy: higher is better)"
     )
-    patience: int | None = Field(5, ge=0, description="epochs without improvement before stopping; null never stops early")
+    patience: int | None = Field(
+        5, ge=0, le=100_000, description="epochs without improvement before stopping; null never stops early"
+    )
     min_delta: float = Field(0.0, ge=0.0, description="smallest change that counts as an improvement")
 
 
@@ -211,6 +215,12 @@ class TrainConfig(_Section):
         "none",
         description="tf.distribute strategy: none (one device), mirrored (every local GPU), "
         "multi_worker (several machines, from TF_CONFIG)",
+    )
+    worker_timeout: int = Field(
+        300,
+        ge=1,
+        le=86_400,
+        description="multi_worker: seconds to wait for every worker of TF_CONFIG's cluster to answer before giving up (exit 5)",
     )
     jit_compile: bool = Field(False, description="compile the training step's forward and backward pass with XLA")
     mixed_precision: Literal["none", "float16", "bfloat16"] = Field(
@@ -426,8 +436,79 @@ def _check_sweep_key(key: str) -> None:
 # 012 is twelve, 1:20 is a string, dates stay strings; duplicate keys are errors.
 
 
+# Limits on what a YAML file may ask of the loader, checked while it is read, so that a hostile
+# document is refused in milliseconds: a "billion laughs" of nested aliases would otherwise expand
+# to gigabytes in every later walk of the config, and deep nesting would exhaust Python's stack.
+MAX_YAML_BYTES = 1 << 20  # a config file; configs are a few kilobytes
+MAX_YAML_DEPTH = 32  # nested collections, aliases expanded
+MAX_YAML_NODES = 10_000  # values, aliases expanded
+MAX_INT_DIGITS = 30  # every whole-number key is bounded far below this
+
+
 class _StrictLoader(yaml.SafeLoader):
-    pass
+    def __init__(self, stream) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent, index):
+        # The composer recurses once per level: refuse before Python's stack runs out.
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested deeper than {MAX_YAML_DEPTH} levels", self.peek_event().start_mark
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def get_single_node(self):
+        node = super().get_single_node()
+        if node is not None:
+            _check_expanded_size(node)
+        return node
+
+
+def _check_expanded_size(root: yaml.Node) -> None:
+    """Refuse a document whose aliases expand past MAX_YAML_NODES values or MAX_YAML_DEPTH levels,
+    or refer to themselves. Each node's expanded size and height are computed once (aliases share
+    nodes), so a billion-laughs document is measured in microseconds, never expanded."""
+    sizes: dict[int, tuple[int, int] | None] = {}
+
+    def measure(node: yaml.Node, depth: int) -> tuple[int, int]:
+        key = id(node)
+        if key in sizes:
+            known = sizes[key]
+            if known is None:
+                raise yaml.composer.ComposerError(None, None, "an alias refers to a value that contains it", node.start_mark)
+        else:
+            sizes[key] = None
+            children = node.value if isinstance(node, yaml.SequenceNode) else []
+            if isinstance(node, yaml.MappingNode):
+                children = [child for pair in node.value for child in pair]
+            size, height = 1, 0
+            for child in children:
+                if depth + 1 > MAX_YAML_DEPTH:
+                    raise yaml.composer.ComposerError(
+                        None, None, f"nested deeper than {MAX_YAML_DEPTH} levels once aliases are expanded", child.start_mark
+                    )
+                child_size, child_height = measure(child, depth + 1)
+                size, height = size + child_size, max(height, child_height + 1)
+                if size > MAX_YAML_NODES:
+                    break
+            known = sizes[key] = (size, height)
+        size, height = known
+        if depth + height > MAX_YAML_DEPTH:
+            raise yaml.composer.ComposerError(
+                None, None, f"nested deeper than {MAX_YAML_DEPTH} levels once aliases are expanded", node.start_mark
+            )
+        if size > MAX_YAML_NODES:
+            raise yaml.composer.ComposerError(
+                None, None, f"holds more than {MAX_YAML_NODES:,} values once aliases are expanded", node.start_mark
+            )
+        return known
+
+    measure(root, 0)
 
 
 _StrictLoader.yaml_implicit_resolvers = {}
@@ -447,6 +528,11 @@ _StrictLoader.add_implicit_resolver("tag:yaml.org,2002:merge", re.compile(r"^(?:
 
 def _construct_int(loader: yaml.SafeLoader, node: yaml.Node) -> int:
     text = loader.construct_scalar(node)
+    digits = len(text.lstrip("+-"))
+    if digits > MAX_INT_DIGITS:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"a whole number of {digits:,} digits; numbers in a config have at most {MAX_INT_DIGITS}", node.start_mark
+        )
     if text.startswith(("0x", "0o")):
         return int(text[2:], 16 if text[1] == "x" else 8)
     return int(text, 10)
@@ -486,8 +572,11 @@ def parse_yaml(text: str, source: str) -> Any:
         The parsed Python value.
 
     Raises:
-        ConfigError: malformed YAML, a duplicate key, or a tag such as ``!!python/object``.
+        ConfigError: malformed YAML, a duplicate key, a tag such as ``!!python/object``, or a
+            document past the limits (MAX_YAML_BYTES, MAX_YAML_DEPTH, MAX_YAML_NODES, MAX_INT_DIGITS).
     """
+    if len(text) > MAX_YAML_BYTES:
+        raise ConfigError(f"{source}: {len(text):,} characters of YAML; at most {MAX_YAML_BYTES:,} are read")
     try:
         loader = _StrictLoader(text)  # a SafeLoader subclass: plain YAML values only
         try:
@@ -556,16 +645,7 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
     raw: Any = {}
     if path is not None:
         path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: config file not found") from None
-        except IsADirectoryError:
-            raise ConfigError(f"{path}: is a directory; expected a YAML config file") from None
-        except UnicodeDecodeError as exc:
-            raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); expected a YAML config file") from None
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
+        text = read_config_text(path)
         raw = parse_yaml(text, source)
         if raw is None:
             raise ConfigError(
@@ -582,6 +662,25 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
     if set_paths:
         _resolve_paths(merged, (base_dir or Path.cwd()).resolve(), only=set_paths)
     return validate_config(merged, source, set_keys=list(parsed))
+
+
+def read_config_text(path: Path, error: type[RnnkitError] = ConfigError) -> str:
+    """The text of a YAML file: a regular file of at most MAX_YAML_BYTES, in UTF-8.
+
+    Raises:
+        error: (ConfigError by default) missing, not a regular file, too large, unreadable, not UTF-8.
+    """
+    regular_file(path, error, "YAML config file", max_bytes=MAX_YAML_BYTES)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read(MAX_YAML_BYTES + 1)  # a file that grew since it was checked is cut short, then refused
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: not UTF-8 text (byte {exc.start}); expected a YAML config file") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot read the YAML config file: {describe_os_error(exc)}") from None
+    if len(text) > MAX_YAML_BYTES:
+        raise error(f"{path}: YAML config file grew past {MAX_YAML_BYTES:,} bytes while it was read")
+    return text
 
 
 def validate_config(raw: dict[str, Any], source: str = "config", set_keys: list[str] | None = None) -> Config:
@@ -684,16 +783,17 @@ _UNION_MEMBERS = {
 
 def _describe(exc: ValidationError, raw: dict[str, Any], source: str, set_keys: list[str]) -> str:
     errors = exc.errors(include_url=False)
-    error = errors[0]
+    error = _closest_member_error(errors, raw)
     # Errors on a union report each member under a tag such as 'int' or 'list[int]'; the path
     # without the tags is what the user wrote, and the tags say what would have been accepted.
-    tags = [p for p in error["loc"] if isinstance(p, str) and (p in _UNION_MEMBERS or "[" in p or p == "function-after")]
+    tags = [p for p in error["loc"] if _is_tag(p)]
     loc = tuple(p for p in error["loc"] if p not in tags)
     outer = tuple(p for p in loc if not isinstance(p, int))
     union = [t for e in errors if tags and (t := _union_tag(e["loc"])) and _strip(e["loc"])[: len(outer)] == outer]
     dotted = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "(top level)"
     where = source
-    if any(dotted == k or dotted.startswith(k + ".") or k.startswith(dotted + ".") for k in set_keys):
+    written = ".".join(map(str, outer)) or dotted  # the key as --set names it, without list positions
+    if any(written == k or written.startswith(k + ".") or k.startswith(written + ".") for k in set_keys):
         where = f"--set {dotted}"
     kind = error["type"]
     found, value = _received(raw, loc)
@@ -730,12 +830,40 @@ def _describe(exc: ValidationError, raw: dict[str, Any], source: str, set_keys: 
     return f"{where}: {dotted} must be {message}.{received if found else ''}{hint}"
 
 
+def _closest_member_error(errors: list[dict], raw: dict[str, Any]) -> dict:
+    """The first error, or, where it belongs to a union, the error of the member that matches what
+    was written: a list's errors for a list (``units: [8, 100000]``), a scalar's otherwise."""
+    first = errors[0]
+    if not any(_is_tag(p) for p in first["loc"]):
+        return first
+    outer = tuple(p for p in _strip(first["loc"]) if not isinstance(p, int))
+    found, value = _received(raw, outer)
+    if not found:
+        return first
+    wants_list = isinstance(value, list)
+    for error in errors:
+        tag = next((p for p in error["loc"] if _is_tag(p)), None)
+        same_field = tuple(p for p in _strip(error["loc"]) if not isinstance(p, int))[: len(outer)] == outer
+        if tag is not None and same_field and tag.startswith("list[") == wants_list:
+            return error
+    return first
+
+
+def _is_tag(part: Any) -> bool:
+    # pydantic names a union member's errors by its type: 'int', 'list[int]', 'constrained-int', ...
+    return isinstance(part, str) and (_member(part) in _UNION_MEMBERS or "[" in part or part == "function-after")
+
+
+def _member(tag: str) -> str:
+    return tag.replace("constrained-", "")
+
+
 def _union_tag(loc: tuple) -> str | None:
-    return next((p for p in loc if isinstance(p, str) and p in _UNION_MEMBERS), None)
+    return next((_member(p) for p in loc if isinstance(p, str) and _member(p) in _UNION_MEMBERS), None)
 
 
 def _strip(loc: tuple) -> tuple:
-    return tuple(p for p in loc if not (isinstance(p, str) and (p in _UNION_MEMBERS or "[" in p or p == "function-after")))
+    return tuple(p for p in loc if not _is_tag(p))
 
 
 _TYPE_ERRORS = {"int_type", "float_type", "string_type", "bool_type", "list_type", "dict_type", "model_type", "int_from_float"}
@@ -756,4 +884,5 @@ _EXPECTED = {
     "finite_number": "a finite number",
     "string_pattern_mismatch": "a string matching {pattern}",
     "too_short": "a list with at least {min_length} item(s)",
+    "too_long": "a list with at most {max_length} item(s)",
 }

@@ -15,6 +15,7 @@ EXIT_RUN = 4
 EXIT_ENVIRONMENT = 5
 EXIT_DIVERGED = 6
 EXIT_SIGINT = 130
+EXIT_SIGPIPE = 141  # standard output's reader went away (`rnnkit runs | head`)
 EXIT_SIGTERM = 143
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnkit.errors import ConfigError, ResourceError
+from rnnkit.files import describe_os_error, remove_dead_temporaries, temporary_sibling
 
 FORMATS = ("savedmodel",)
 
@@ -48,13 +49,14 @@ def export_savedmodel(model, task: str, pre, target: Path) -> dict:
     else:
         fn, signature, summary = _sequence_endpoint(tf, model, pre, per_step=task == "tag")
     archive.add_endpoint("serve", fn, input_signature=signature)
-    temp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    temp = temporary_sibling(target, suffix="")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
+        remove_dead_temporaries(target.parent)  # left by an export that was killed
         archive.write_out(str(temp), verbose=False)
         os.replace(temp, target)
     except OSError as exc:
-        raise ResourceError(f"{target}: cannot write the SavedModel: {exc.strerror or exc}") from None
+        raise ResourceError(f"{target}: cannot write the SavedModel: {describe_os_error(exc)}") from None
     finally:
         if temp.exists():
             shutil.rmtree(temp, ignore_errors=True)

@@ -1,5 +1,5 @@
 """Process-wide settings the command line applies before any work (a library user's process is
-left alone), and the number of CPUs a process may use."""
+left alone), and the CPUs and memory a process may use."""
 
 from __future__ import annotations
 
@@ -43,6 +43,38 @@ def usable_cpus(root: Path = Path("/sys/fs/cgroup"), membership: Path = Path("/p
     cpus = _affinity_cpus()
     quota = _cpu_quota(root, membership)
     return max(1, min(cpus, quota) if quota else cpus)
+
+
+def machine_memory(root: Path = Path("/sys/fs/cgroup"), membership: Path = Path("/proc/self/cgroup")) -> int | None:
+    """Bytes of memory this process may use: the machine's physical memory, or less where a cgroup
+    limit on the way from the process's cgroup to the mount's root sets less (a container's
+    ``--memory``; cgroup v2 ``memory.max``, v1 ``memory.limit_in_bytes``). None where the platform
+    cannot say."""
+    try:
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+    try:
+        lines = membership.read_text().splitlines()
+    except OSError:
+        lines = []
+    limits = []
+    for line in filter(str.strip, lines):
+        _, controllers, path = [*line.split(":", 2), "", ""][:3]
+        if controllers == "":
+            limits += [_memory_limit(folder / "memory.max") for folder in _up(root, path)]
+        elif "memory" in controllers.split(","):
+            limits += [_memory_limit(folder / "memory.limit_in_bytes") for folder in _up(root / "memory", path)]
+    return min([physical, *(limit for limit in limits if limit)])
+
+
+def _memory_limit(path: Path) -> int | None:
+    # "max" (v2) or a huge number (v1's "no limit" is the largest page-aligned 63-bit value): unlimited.
+    try:
+        text = path.read_text().strip()
+        return None if text == "max" or int(text) >= 2**62 else int(text)
+    except (OSError, ValueError):
+        return None
 
 
 def _affinity_cpus() -> int:

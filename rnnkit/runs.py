@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnkit.errors import ResourceError, RunError
+from rnnkit.files import describe_os_error, file_kind, regular_file, temporary_sibling
 
 STATES = ("running", "complete", "interrupted", "failed", "diverged")
 RUN_FORMAT = 1
@@ -47,8 +48,7 @@ def atomic_write(path: Path, writer: Callable[[Path], None] | bytes | str) -> No
         ResourceError: the disk is full or the folder is not writable; the temp file is removed
             and any previous ``path`` is left intact.
     """
-    # Same folder (so os.replace is atomic) and same suffix (Keras insists on ".keras").
-    temp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    temp = temporary_sibling(path)
     try:
         if callable(writer):
             writer(temp)
@@ -61,7 +61,7 @@ def atomic_write(path: Path, writer: Callable[[Path], None] | bytes | str) -> No
         os.replace(temp, path)
         fsync_dir(path.parent)
     except OSError as exc:
-        raise ResourceError(f"{path}: cannot write: {exc.strerror or exc}") from None
+        raise ResourceError(f"{path}: cannot write: {describe_os_error(exc)}") from None
     finally:
         if temp.exists():
             temp.unlink()
@@ -156,9 +156,45 @@ class RunFolder:
             raise RunError(f"{root}: is a file; expected a run folder written by 'rnnkit train'")
         run = cls(root)
         for required in (run.config, run.schema):
-            if not required.is_file():
+            if not required.exists() and not required.is_symlink():
                 raise RunError(f"{root}: not a complete run folder: {required.name} is missing")
+            regular_file(required, RunError, f"run's {required.name}")
+        run.check_links()
         return run
+
+    def check_links(self) -> None:
+        """Refuse a run folder whose subfolders or lock file are symbolic links: writing through
+        them (plots, checkpoints, an export) would write outside the run folder.
+
+        Raises:
+            RunError: naming the link.
+        """
+        for name in ("checkpoints", "plots", "plots/files", "export", "tensorboard", self.lock_file.name):
+            path = self.root / name
+            if path.is_symlink():
+                raise RunError(
+                    f"{path}: is a symbolic link (to {os.readlink(path)}); rnnkit writes only inside the run folder, "
+                    "so it must be a real folder or absent"
+                )
+
+    def subfolder(self, *parts: str) -> Path:
+        """``root/parts``, created if needed, after checking that no part is a symbolic link.
+
+        Raises:
+            RunError: a part is a link (or a file) rather than a folder inside the run folder.
+        """
+        folder = self.root
+        for part in parts:
+            folder = folder / part
+            if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+                raise RunError(
+                    f"{folder}: is a symbolic link or a file, not a folder of the run; rnnkit writes only inside the run folder"
+                )
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ResourceError(f"{folder}: cannot create: {describe_os_error(exc)}") from None
+        return folder
 
     def copy_to(self, parent: Path) -> RunFolder:
         """A private copy of this run folder inside ``parent``, without its lock.
@@ -182,9 +218,13 @@ class RunFolder:
         import fcntl
 
         try:
-            handle = open(self.lock_file, "a+", encoding="utf-8")  # noqa: SIM115 - held for the context
+            # O_NOFOLLOW: a .lock planted as a link must not make rnnkit truncate the file it points to.
+            fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)
+            handle = open(fd, "a+", encoding="utf-8")  # noqa: SIM115 - held for the context
         except OSError as exc:
-            raise ResourceError(f"{self.lock_file}: cannot open lock file: {exc.strerror}") from None
+            if exc.errno == errno.ELOOP:
+                raise RunError(f"{self.lock_file}: is a symbolic link; rnnkit writes only inside the run folder") from None
+            raise ResourceError(f"{self.lock_file}: cannot open lock file: {describe_os_error(exc)}") from None
         try:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -246,13 +286,13 @@ class RunFolder:
         epoch = int(state.get("epoch", 0))
         staged: dict[str, Path] = {}
         try:
-            first = self.checkpoints / f".{names[0]}.tmp-{os.getpid()}.keras"
+            first = temporary_sibling(self.checkpoint(names[0]))
             save(first)
             with zipfile.ZipFile(first, "a") as archive:
                 archive.writestr(STATE_ENTRY, json.dumps(state, default=_json_default))
             staged[names[0]] = first
             for name in names[1:]:
-                staged[name] = self.checkpoints / f".{name}.tmp-{os.getpid()}.keras"
+                staged[name] = temporary_sibling(self.checkpoint(name))
                 shutil.copyfile(first, staged[name])
             for path in staged.values():
                 with open(path, "rb+") as handle:
@@ -289,6 +329,8 @@ class RunFolder:
         """
         path = self.checkpoint(name)
         manifest = self.read_manifest()
+        if path.exists() and file_kind(path) is not None:
+            raise RunError(f"{path}: is {file_kind(path)}; expected a checkpoint file (a regular file)")
         if not path.is_file():
             state = self.read_status().get("state", "unknown")
             raise RunError(f"{self.root}: no {name} checkpoint (checkpoints/{name}.keras); the run's status is '{state}'")

@@ -11,7 +11,7 @@ import os
 import platform
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,8 +27,10 @@ from rnnkit.config import (
     parse_overrides,
     validate_config,
 )
-from rnnkit.distribute import Worker, check_tf_config
+from rnnkit.distribute import Worker, check_tf_config, wait_for_cluster
 from rnnkit.errors import ConfigError, DataError, DivergedError, Interrupted, ResourceError, RunError, Terminated
+from rnnkit.files import regular_file
+from rnnkit.resources import check_inference_fits, check_training_fits
 from rnnkit.runs import RunFolder, atomic_write, sha256_file
 from rnnkit.tasks import get_task, load_preprocessor
 from rnnkit.tasks.base import Task
@@ -75,7 +77,14 @@ def validate(config: Config) -> dict[str, Any]:
     return {"config": config_to_dict(config), "data": task.summarize(config, pre, data)}
 
 
-def train(config: Config, *, run_dir: str | Path | None = None, verbose: int = 0, callbacks: list | None = None) -> TrainResult:
+def train(
+    config: Config,
+    *,
+    run_dir: str | Path | None = None,
+    verbose: int = 0,
+    callbacks: list | None = None,
+    report: Callable[[str], None] | None = None,
+) -> TrainResult:
     """Fit a model and write a complete run folder.
 
     Data is read, checked and split before the run folder is created, so bad data leaves
@@ -89,6 +98,8 @@ def train(config: Config, *, run_dir: str | Path | None = None, verbose: int = 0
         verbose: Keras progress display: 0 silent, 1 progress bar, 2 one line per epoch.
         callbacks: extra Keras callbacks for the training loop, called after the one that records the
             run folder (so each epoch's checkpoint is committed first); ``rnnkit.sweep`` prunes with one.
+        report: called with a line of news for the user (e.g. which workers a multi-worker cluster
+            still waits for).
 
     Returns:
         The run folder, epochs run, best epoch and metrics.
@@ -102,8 +113,11 @@ def train(config: Config, *, run_dir: str | Path | None = None, verbose: int = 0
     _check_optional_packages(config)
     task = get_task(config.task)
     pre, data = task.prepare(config)
+    _check_fits(config, task, pre, data)
     pre.sources = data_fingerprints(config)
-    _, keras = _import_tensorflow(config.seed, config.train.distribute)
+    if config.train.distribute not in _STRATEGIES:
+        wait_for_cluster(worker, config.train.worker_timeout, report)
+    _, keras = _import_tensorflow(config.seed, start=lambda tf: _strategy(tf, config.train.distribute))
 
     def create(scratch: Path | None) -> RunFolder:
         return RunFolder.create(scratch, config.name) if scratch else RunFolder.create(config.output.dir, config.name, run_dir)
@@ -114,7 +128,12 @@ def train(config: Config, *, run_dir: str | Path | None = None, verbose: int = 0
 
 
 def resume(
-    run_path: str | Path, *, config: Config | None = None, overrides: tuple[str, ...] = (), verbose: int = 0
+    run_path: str | Path,
+    *,
+    config: Config | None = None,
+    overrides: tuple[str, ...] = (),
+    verbose: int = 0,
+    report: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Continue an interrupted run from its last complete checkpoint.
 
@@ -128,7 +147,7 @@ def resume(
             ``output``, ``train.distribute``, ``train.jit_compile`` and ``train.tensorboard`` may
             differ from the run's.
         overrides: ``--set`` items applied over the run's (or the given) config.
-        verbose: as for :func:`train`.
+        verbose, report: as for :func:`train`.
 
     Raises:
         ConfigError: the data, model or optimizer settings differ from the run's.
@@ -147,11 +166,14 @@ def resume(
         _check_resumable(run, stored, wanted)
         task, pre = load_preprocessor(run.schema)
         for path, fingerprint in pre.sources.items():
+            if not Path(path).exists():
+                raise DataError(f"{path}: the run's data file is gone; resuming needs it at this path, unchanged")
             if data_fingerprint(path) != fingerprint:
                 raise DataError(
                     f"{path}: data file changed since the run started; resuming would not reproduce it. Start a new run"
                 )
         _, data = task.prepare(wanted, pre)
+        _check_fits(wanted, task, pre, data)
         status = run.read_status()
         state = run.checkpoint_state("last") if run.checkpoint("last").exists() else None
         if status.get("state") == "complete" and state and state["epoch"] >= wanted.train.epochs:
@@ -159,11 +181,19 @@ def resume(
                 f"{run.root}: run is complete ({state['epoch']} epochs); raise train.epochs "
                 f"(--set train.epochs=N) to train further, or start a new run"
             )
-        _, keras = _import_tensorflow(wanted.seed, wanted.train.distribute)
+        if wanted.train.distribute not in _STRATEGIES:
+            wait_for_cluster(worker, wanted.train.worker_timeout, report)
+        _, keras = _import_tensorflow(wanted.seed, start=lambda tf: _strategy(tf, wanted.train.distribute))
         if state is None:
             _clear_progress(run)
         _write_run_files(run, wanted, pre)
         return _fit(run, wanted, task, pre, data, keras, verbose, resume_state=state, worker=worker)
+
+
+def _check_fits(config: Config, task: Task, pre, data) -> None:
+    # A batch holds at most every training example.
+    batch = min(config.train.batch_size, max(1, task.examples(data, "train")))
+    check_training_fits(config.model, task.model_shape(pre), batch, config.train.optimizer)
 
 
 @contextmanager
@@ -327,15 +357,20 @@ def _tensorboard(keras, run: RunFolder, config: Config) -> list:
 def _write_plots(run: RunFolder, task: Task, model, pre, data, metrics: dict, rows, best_epoch: int, monitor: str) -> None:
     from rnnkit import plots
 
-    plots.learning_curves(rows, best_epoch, monitor, run.plots / "learning_curves.png")
+    folder = run.subfolder("plots")
+    plots.learning_curves(rows, best_epoch, monitor, folder / "learning_curves.png")
     for split in ("val", "test"):
         if metrics.get(split):
-            task.plots(model, pre, data, split, run.plots, metrics[split])
+            task.plots(model, pre, data, split, folder, metrics[split])
 
 
 def data_fingerprint(path: str | Path) -> str:
-    """sha256 of a data file, so resume can refuse data that changed under a run."""
-    return sha256_file(Path(path))
+    """sha256 of a data file, so resume can refuse data that changed under a run.
+
+    Raises:
+        DataError: the file is missing or not a regular file.
+    """
+    return sha256_file(regular_file(path, DataError, "data file"))
 
 
 def data_fingerprints(config: Config) -> dict[str, str]:
@@ -433,27 +468,31 @@ def evaluate(run_path: str | Path, *, data: str | Path | None = None, split: str
     if split is not None and data is not None:
         raise ConfigError("--split applies to the run's own data; with --data the whole file is evaluated")
     run, config, task, pre, best = _open_run(run_path)
-    if data is not None:
-        prepared = task.file_data(pre, data)
-        names = {"test": str(Path(data).resolve())}
-    else:
-        for path in (config.data.path, config.data.val_path, config.data.test_path):
-            if path and not Path(path).exists():
-                raise DataError(f"{path}: the run's data file is gone; evaluate another file with --data PATH")
-        _, prepared = task.prepare(config, pre)
-        names = {s: s for s in ([split] if split else ["val", "test"])}
-    _import_tensorflow(config.seed)
-    from rnnkit.models import load_model
+    with run.lock():  # before any work: a training process writes the same metrics.json and plots
+        run.remove_stale_temps()  # the lock is ours: any temporary file was left by a killed writer
+        if data is not None:
+            prepared = task.file_data(pre, data)
+            names = {"test": str(Path(data).resolve())}
+            folder = ("plots", "files", Path(data).stem)
+        else:
+            for path in (config.data.path, config.data.val_path, config.data.test_path):
+                if path and not Path(path).exists():
+                    raise DataError(f"{path}: the run's data file is gone; evaluate another file with --data PATH")
+            _, prepared = task.prepare(config, pre)
+            names = {s: s for s in ([split] if split else ["val", "test"])}
+            folder = ("plots",)
+        _import_tensorflow(config.seed)
+        from rnnkit.models import load_model
 
-    model = load_model(best)
-    results: dict[str, Any] = {}
-    for source, name in names.items():
-        outcome = task.evaluate(model, pre, prepared, source)
-        if outcome is None:
-            raise DataError(f"{data or config.data.path}: the {source} split has nothing to evaluate")
-        results[name] = {"model": outcome[0], "baseline": outcome[1]}
-        task.plots(model, pre, prepared, source, run.plots if data is None else run.plots / "files" / Path(name).stem, outcome[0])
-    with run.lock():  # metrics.json is shared with a training process
+        model = load_model(best)
+        results: dict[str, Any] = {}
+        for source, name in names.items():
+            outcome = task.evaluate(model, pre, prepared, source)
+            if outcome is None:
+                raise DataError(f"{data or config.data.path}: the {source} split has nothing to evaluate")
+            results[name] = {"model": outcome[0], "baseline": outcome[1]}
+        for source, name in names.items():  # only once every split is scored: a failure writes nothing
+            task.plots(model, pre, prepared, source, run.subfolder(*folder), results[name]["model"])
         if data is not None:
             run.update_metrics({"files": dict(results)})
         else:
@@ -516,9 +555,10 @@ def predict(
 
     model = load_model(best)
     one_thread = one_thread_per_batch and ops_on_one_thread()
+    batch = batch_size or task.predict_batch(model, one_thread=one_thread)
+    streams = cpu_streams() if one_thread else None
+    check_inference_fits(config.model, task.model_shape(pre), batch, streams or 2)
     with writer:
-        batch = batch_size or task.predict_batch(model, one_thread=one_thread)
-        streams = cpu_streams() if one_thread else None
         stats = task.write_predictions(model, pre, stream, writer, batch_size=batch, last_only=last_only, streams=streams)
     return PredictResult(writer.path, stats.rows, stats.sequences, stats.input_rows, stats.short)
 
@@ -614,17 +654,10 @@ def _strategy(tf, distribute: str):
     return _STRATEGIES[distribute]
 
 
-def _import_tensorflow(seed: int, distribute: str | None = None, start=None):
-    """Import TensorFlow and Keras, seeded and deterministic. Before TensorFlow's first op, call
-    ``start(tf)`` if given and, with ``distribute`` (training), create that strategy."""
-
-    def begin(tf):
-        if start is not None:
-            start(tf)
-        if distribute is not None:
-            _strategy(tf, distribute)
-
-    tf = _quiet_tensorflow_import(begin)
+def _import_tensorflow(seed: int, start: Callable | None = None):
+    """Import TensorFlow and Keras, seeded and deterministic; call ``start(tf)`` (if given) before
+    TensorFlow's first op."""
+    tf = _quiet_tensorflow_import(start)
     import keras
 
     keras.utils.set_random_seed(seed)

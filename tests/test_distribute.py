@@ -183,11 +183,11 @@ def test_the_chief_is_the_chief_task_or_else_worker_zero(monkeypatch):
         return check_tf_config("multi_worker")
 
     workers = {"worker": ["a:1", "b:2"]}
-    assert who(workers, "worker", 0) == Worker(0, 2, True)
-    assert who(workers, "worker", 1) == Worker(1, 2, False)
-    with_chief = {"chief": ["c:0"], **workers}
-    assert who(with_chief, "chief", 0) == Worker(0, 3, True)
-    assert who(with_chief, "worker", 0) == Worker(1, 3, False)
+    assert who(workers, "worker", 0) == Worker(0, 2, True, "a:1", (("worker 1", "b:2"),))
+    assert who(workers, "worker", 1) == Worker(1, 2, False, "b:2", (("worker 0", "a:1"),))
+    with_chief = {"chief": ["c:3"], **workers}
+    assert who(with_chief, "chief", 0) == Worker(0, 3, True, "c:3", (("worker 0", "a:1"), ("worker 1", "b:2")))
+    assert who(with_chief, "worker", 0) == Worker(1, 3, False, "a:1", (("chief 0", "c:3"), ("worker 1", "b:2")))
     assert check_tf_config("mirrored") == Worker()  # TF_CONFIG is only read for multi_worker
 
 

@@ -217,10 +217,10 @@ CASES = {
         CONFIG,
         ["out.xlsx", "unsupported output format"],
     ),
-    "predict-output-folder-missing": (
-        predict_case(lambda p: make_series().to_csv(p, index=False), output="nowhere/out.csv"),
+    "predict-output-is-a-folder": (
+        predict_case(lambda p: (make_series().to_csv(p, index=False), (p.parent / "out.csv").mkdir())),
         IO,
-        ["out.csv", "does not exist"],
+        ["out.csv", "is a directory", "expected an output file"],
     ),
     # -- run folders ----------------------------------------------------------------------------
     "run-missing": (lambda tmp, run: ["evaluate", tmp / "nope"], RUN, ["nope", "run folder not found"]),

@@ -17,6 +17,7 @@ from rnnkit.config import Config
 from rnnkit.data.schema import SCHEMA_VERSION, SchemaRecord
 from rnnkit.data.text import OOV_ID, Vocabulary, build_vocabulary, tokenize
 from rnnkit.errors import DataError
+from rnnkit.files import describe_os_error, regular_file
 
 SPLITS = ("train", "val", "test")
 
@@ -62,17 +63,13 @@ def read_text(path: str | Path) -> str:
     text_path = str(path)
     if "://" in text_path:
         raise DataError(f"{text_path}: URLs are not read; rnnkit reads local files only")
-    path = Path(path)
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory; expected a UTF-8 text file")
+    path = regular_file(path, DataError, "data file")
     try:
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"{path}: data file not found") from None
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text near byte {exc.start}; save the file as UTF-8") from None
     except OSError as exc:
-        raise DataError(f"{path}: cannot read: {exc.strerror}") from None
+        raise DataError(f"{path}: cannot read: {describe_os_error(exc)}") from None
     if not text.strip():
         raise DataError(f"{path}: file is empty; expected text to learn from")
     return text

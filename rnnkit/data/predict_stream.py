@@ -21,6 +21,7 @@ from rnnkit.data.prepare import clean_frame, line_namer
 from rnnkit.data.readers import check_readable, iter_table, read_columns, require_columns, table_format
 from rnnkit.data.schema import Preprocessor
 from rnnkit.errors import ConfigError, DataError, ResourceError
+from rnnkit.files import describe_os_error, file_kind, remove_dead_temporaries, temporary_sibling
 from rnnkit.runs import fsync_dir
 
 
@@ -279,22 +280,36 @@ class OutputWriter:
     """Writes CSV or Parquet in pieces to a temp file, renamed into place only on success."""
 
     def __init__(self, path: str | Path, overwrite: bool = False) -> None:
-        if Path(path).is_dir():
-            raise ConfigError(f"{path}: is a directory; expected an output file path")
         self.format = table_format(path, for_output=True)
         path = Path(path)
-        if path.exists() and not overwrite:
-            raise ConfigError(f"{path}: output file already exists; choose another --output or pass --overwrite")
-        if not path.parent.is_dir():
-            raise ResourceError(f"{path}: output folder {path.parent} does not exist")
+        try:
+            kind = file_kind(path)
+        except FileNotFoundError:
+            pass  # a new file, perhaps in a new folder
+        except OSError as exc:
+            raise ResourceError(f"{path}: cannot write the output file: {describe_os_error(exc)}") from None
+        else:
+            if kind is not None:
+                raise ResourceError(f"{path}: is {kind}; expected an output file (a regular file or a new name)")
+            if not overwrite:
+                raise ConfigError(f"{path}: output file already exists; choose another --output or pass --overwrite")
         self.path = path
-        self.temp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+        self.temp = temporary_sibling(path)
+        self._created: list[Path] = []  # output folders this writer made, removed again if it fails
         self._handle = None
         self._parquet = None
         self._schema = None
         self.columns: list[str] | None = None
 
     def __enter__(self) -> OutputWriter:
+        # The output folder is made only now, once the input has been checked and the model loaded.
+        self._created = [folder for folder in [self.path.parent, *self.path.parent.parents] if not folder.exists()][::-1]
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self._remove_created()
+            raise ResourceError(f"{self.path}: cannot create the output folder: {describe_os_error(exc)}") from None
+        remove_dead_temporaries(self.path.parent)  # left by a predict that was killed
         return self
 
     def write(self, frame: pd.DataFrame) -> None:
@@ -318,9 +333,10 @@ class OutputWriter:
                     self._parquet = pq.ParquetWriter(self.temp, self._schema)
                 self._parquet.write_table(table.cast(self._schema))
         except OSError as exc:
-            raise ResourceError(f"{self.path}: cannot write output: {exc.strerror or exc}") from None
+            raise ResourceError(f"{self.path}: cannot write output: {describe_os_error(exc)}") from None
 
     def __exit__(self, kind, value, traceback) -> None:
+        finished = False
         try:
             if self._handle is not None:
                 self._handle.flush()
@@ -333,11 +349,22 @@ class OutputWriter:
                     self._write_empty()
                 os.replace(self.temp, self.path)
                 fsync_dir(self.path.parent)
+                finished = True
         except OSError as exc:
-            raise ResourceError(f"{self.path}: cannot write output: {exc.strerror or exc}") from None
+            raise ResourceError(f"{self.path}: cannot write output: {describe_os_error(exc)}") from None
         finally:
             if self.temp.exists():
                 self.temp.unlink()
+            if not finished:
+                self._remove_created()
+
+    def _remove_created(self) -> None:
+        for folder in reversed(self._created):
+            try:
+                folder.rmdir()  # only while empty
+            except OSError:
+                break
+        self._created = []
 
     def _write_empty(self) -> None:
         frame = pd.DataFrame(columns=self.columns or [])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import difflib
-import os
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from rnnkit.errors import ConfigError, DataError
+from rnnkit.files import regular_file
 
 FORMATS = {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
 _PICKLE_MAGIC = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
@@ -36,7 +36,7 @@ def table_format(path: str | Path, *, for_output: bool = False) -> str:
 
 
 def check_readable(path: str | Path) -> Path:
-    """Check that ``path`` is an existing, non-empty, regular local file and not a pickle.
+    """Check that ``path`` is an existing, non-empty, regular local file (after symlinks) and not a pickle.
 
     Raises:
         DataError: with the reason.
@@ -47,8 +47,7 @@ def check_readable(path: str | Path) -> Path:
     if path.is_dir():
         raise DataError(f"{path}: is a directory; expected a CSV or Parquet file")
     fmt = table_format(path)
-    if not path.exists():
-        raise DataError(f"{path}: data file not found")
+    regular_file(path, DataError, "data file")
     try:
         with path.open("rb") as handle:
             head = handle.read(4)
@@ -148,11 +147,6 @@ def require_columns(path: str | Path, available: Sequence[str], wanted: Sequence
             hint = f"; did you mean '{close[0]}'?" if close else "."
             shown = ", ".join(map(str, list(available)[:12])) + (", ..." if len(available) > 12 else "")
             raise DataError(f"{path}: column '{column}' not found{hint}{_delimiter_hint(available)} Columns: {shown}")
-
-
-def atomic_output_path(path: Path) -> Path:
-    """A temporary sibling of ``path`` to write to before ``os.replace``; same folder, same suffix."""
-    return path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
 
 
 def release_arrow_memory() -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit.config import Config
+from rnnkit.resources import ModelShape
 
 # Batches a prediction or evaluation keeps in flight on a CPU, each on its own thread (in_order).
 STREAMS = 2
@@ -81,12 +82,33 @@ class Task(ABC):
         return list(getattr(data, "warnings", []))
 
     @abstractmethod
-    def has_split(self, data, split: str) -> bool: ...
+    def examples(self, data, split: str) -> int:
+        """Windows, sequences or token windows of a split."""
+        ...
+
+    def has_split(self, data, split: str) -> bool:
+        return self.examples(data, split) > 0
 
     @abstractmethod
     def model_kwargs(self, pre) -> dict[str, Any]:
         """Arguments of :func:`rnnkit.models.build_model` besides the model config."""
         ...
+
+    def example_steps(self, pre) -> int:
+        """Time steps of one example (the longest, where they vary)."""
+        return int(self.model_kwargs(pre)["window"])
+
+    def model_shape(self, pre) -> ModelShape:
+        """What the model's size depends on besides ``model:``, for :mod:`rnnkit.resources`."""
+        kwargs = self.model_kwargs(pre)
+        return ModelShape(
+            input_features=kwargs["input_features"],
+            output_steps=kwargs["output_steps"],
+            output_dim=kwargs["output_dim"],
+            steps=self.example_steps(pre),
+            sequence_output=kwargs.get("output_mode") == "sequence",
+            vocab_size=kwargs.get("vocab_size"),
+        )
 
     @abstractmethod
     def loss(self, keras, config: Config): ...

@@ -39,8 +39,8 @@ class ForecastTask(Task):
         columns = list(dict.fromkeys([*config.data.features, *config.data.targets]))
         return summarize(pre, data, missing_cells=sum(count_missing(p, columns) for p in paths))
 
-    def has_split(self, data: SeriesArrays, split: str) -> bool:
-        return len(data.origins.get(split, ())) > 0
+    def examples(self, data: SeriesArrays, split: str) -> int:
+        return len(data.origins.get(split, ()))
 
     def model_kwargs(self, pre: Preprocessor) -> dict[str, Any]:
         return {
@@ -168,9 +168,9 @@ class ForecastTask(Task):
 def forecast(infer, cutter, origins: np.ndarray, batch_size: int, streams: int | None = None) -> np.ndarray:
     """Model outputs ``(windows, horizon, targets)`` for the windows ending at ``origins``.
 
-    Every batch reaches ``infer`` with ``batch_size`` windows, so an XLA-compiled ``infer``
-    compiles once: the origins are padded to whole batches by repeating the last one, and the
-    padded rows are dropped from the output. Windows are gathered batch by batch with eager ops
+    Every batch reaches ``infer`` with ``batch_size`` windows (or all of them, when fewer), so an
+    XLA-compiled ``infer`` compiles once: the origins are padded to whole batches by repeating the
+    last one, and the padded rows are dropped from the output. Windows are gathered batch by batch with eager ops
     rather than through a tf.data pipeline, whose construction (tracing its map function, about
     0.1-0.3 s) cost more than the gathers it would overlap with the model (about 1% of a batch).
 
@@ -185,6 +185,7 @@ def forecast(infer, cutter, origins: np.ndarray, batch_size: int, streams: int |
     from rnnkit.data.pipeline import num_batches
 
     count = len(origins)
+    batch_size = max(1, min(batch_size, count))  # a few windows are never padded up to a large batch
     padded = np.empty(num_batches(count, batch_size) * batch_size, dtype=np.int64)
     padded[:count] = origins
     padded[count:] = origins[-1] if count else 0

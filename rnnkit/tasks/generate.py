@@ -28,8 +28,8 @@ class GenerateTask(Task):
     def summarize(self, config: Config, pre: CorpusPreprocessor, data: Corpus) -> dict[str, Any]:
         return summarize_corpus(pre, data)
 
-    def has_split(self, data: Corpus, split: str) -> bool:
-        return len(data.origins.get(split, ())) > 0
+    def examples(self, data: Corpus, split: str) -> int:
+        return len(data.origins.get(split, ()))
 
     def model_kwargs(self, pre: CorpusPreprocessor) -> dict[str, Any]:
         size = len(pre.vocab) + 2

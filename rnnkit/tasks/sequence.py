@@ -43,8 +43,8 @@ class SequenceTask(Task):
     def summarize(self, config: Config, pre: SequencePreprocessor, data: SequenceArrays) -> dict[str, Any]:
         return summarize_sequences(pre, data)
 
-    def has_split(self, data: SequenceArrays, split: str) -> bool:
-        return len(data.indices(split)) > 0
+    def examples(self, data: SequenceArrays, split: str) -> int:
+        return len(data.indices(split))
 
     def model_kwargs(self, pre: SequencePreprocessor) -> dict[str, Any]:
         return {
@@ -56,6 +56,9 @@ class SequenceTask(Task):
             "vocab_size": len(pre.vocab) + 2 if pre.is_text else None,
             "mask_inputs": not pre.is_text,
         }
+
+    def example_steps(self, pre: SequencePreprocessor) -> int:
+        return pre.max_length
 
     def loss(self, keras, config: Config):
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)

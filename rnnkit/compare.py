@@ -58,7 +58,9 @@ def compare(
         ConfigError: a filter or sort key that is not a column, or a malformed filter.
     """
     keys = sorted({k for run in runs for k in run["config"]})
-    varying = [k for k in keys if not k.startswith(_IGNORED) and len({_text(run["config"].get(k)) for run in runs}) > 1]
+    # A damaged run without a readable config does not make every key look different.
+    readable = [run for run in runs if run["config"]]
+    varying = [k for k in keys if not k.startswith(_IGNORED) and len({_text(run["config"].get(k)) for run in readable}) > 1]
     metrics = [m for m in HEADLINE if any(m in run["metrics"] for run in runs)]
     reason = ["reason"] if any(run["reason"] for run in runs) else []
     columns = ["run", "status", "task", "epochs", "best_epoch", *varying, *metrics, *reason]

@@ -134,7 +134,7 @@ def describe(exc: ValidationError, source: str) -> str:
     received = f" Received: {field}={_shown(value)}"
     if kind == "literal_error":
         return f"{source}: {field} must be one of {error['ctx']['expected']}.{received}"
-    expected = _EXPECTED.get(kind)
+    expected = _PATTERNS.get(error.get("ctx", {}).get("pattern")) or _EXPECTED.get(kind)
     message = expected.format(**error.get("ctx", {})) if expected else error["msg"].lower()
     kind_note = f" ({_kind(value)})" if kind in _TYPE_ERRORS and value is not None else ""
     return f"{source}: {field} must be {message}.{received}{kind_note}"
@@ -486,6 +486,7 @@ def check_model(path: Path, expected: dict[str, dict[str, Any]]) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+_PATTERNS = {_SHA256: "a sha256 digest (64 hex digits, lowercase)"}
 _TYPE_ERRORS = {"int_type", "float_type", "string_type", "bool_type", "list_type", "dict_type", "model_type", "dataclass_type"}
 _EXPECTED = {
     "int_type": "a whole number",

@@ -228,7 +228,7 @@ CASES = {
         edit_json(MANIFEST, lambda d: d["checkpoints"]["best"].update(sha256="x" * 64)),
         "predict",
         RUN,
-        ["manifest.json: checkpoints.best.sha256 must be a string matching"],
+        ["manifest.json: checkpoints.best.sha256 must be a sha256 digest (64 hex digits, lowercase)"],
     ),
     "manifest-epoch-missing": (
         edit_json(MANIFEST, lambda d: d["checkpoints"]["best"].pop("epoch")),
@@ -444,6 +444,7 @@ def test_runs_lists_damaged_runs_with_their_reason(tmp_path, trained_run):
         assert reason in listed[name], (reason, listed[name])
     # What is readable is still shown: the damaged status leaves the metrics columns filled in.
     columns = header.split()
+    assert not [c for c in columns if c.startswith(("data.", "model.", "train."))]  # the unreadable config differs in nothing
     assert listed["bad-status"].split()[columns.index("test.mae")] == listed["good"].split()[columns.index("test.mae")]
     assert snapshot(folder) == before
     only = CliRunner().invoke(cli, ["runs", str(folder), "--filter", "status=damaged"], catch_exceptions=False)

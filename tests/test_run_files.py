@@ -372,14 +372,13 @@ def test_damaged_run_file_is_refused_before_any_work(case, tmp_path, trained_run
 
 
 @pytest.fixture(scope="session")
-def other_runs(trained_run) -> dict[str, Path]:
+def other_runs(trained_run, tmp_path_factory) -> dict[str, Path]:
     """Tiny runs on the same data as ``trained_run`` whose models differ from it in one way."""
     from rnnkit.config import load_config
     from rnnkit.training import train
 
     data = trained_run.parent / "series.csv"
-    folder = trained_run.parent.parent / "others"
-    folder.mkdir()
+    folder = tmp_path_factory.mktemp("others")
     variants = {
         "one_feature": {"data": {"features": ["y"]}},
         "horizon_3": {"data": {"horizon": 3}},
@@ -398,6 +397,28 @@ def other_runs(trained_run) -> dict[str, Path]:
 def test_checkpoint_from_another_run_is_refused(case, tmp_path, trained_run, other_runs, monkeypatch):
     monkeypatch.chdir(tmp_path)
     check_refused(tmp_path, trained_run, *SWAPS[case], other_runs)
+
+
+def test_model_of_another_task_or_kind_is_refused(tmp_path):
+    from rnnkit.run_files import check_model
+
+    def archive(config: dict) -> Path:
+        path = tmp_path / "m.keras"
+        with zipfile.ZipFile(path, "w") as handle:
+            handle.writestr("config.json", json.dumps({"class_name": "RecurrentModel", "config": config}))
+        return path
+
+    classes = archive({"input_features": 2, "output_dim": 3, "output_mode": "vector", "mask_inputs": True})
+    expected = {"input_features": 2, "output_steps": 1, "output_dim": 2, "window": 20, "output_mode": "vector"}
+    with pytest.raises(RunError, match=r"m.keras: the model has 3 outputs per step .*; schema.json has 2$"):
+        check_model(classes, {"schema.json": {k: v for k, v in expected.items() if k != "output_steps"}})
+    with pytest.raises(RunError, match=r"the model's config has no 'output_steps'; the checkpoint is not an rnnkit model"):
+        check_model(classes, {"schema.json": expected})
+    with pytest.raises(RunError, match=r"the model expects true input features; schema.json has 1"):  # true == 1 in Python
+        check_model(archive({"input_features": True}), {"schema.json": {"input_features": 1}})
+    with pytest.raises(RunError, match=r"the checkpoint has no config.json; it was not written by rnnkit"):
+        zipfile.ZipFile(tmp_path / "empty.keras", "w").close()
+        check_model(tmp_path / "empty.keras", {"schema.json": expected})
 
 
 def test_there_are_at_least_twenty_five_cases():

@@ -1,18 +1,20 @@
 """Listing and comparing run folders (``rnnkit runs``): status, task, differing config, metrics.
 
-Reads only the small JSON and YAML files of each run; never imports TensorFlow.
+Reads only the small JSON and YAML files of each run, each validated as the commands that use
+them validate it; a run whose files do not pass is listed as ``damaged`` with the reason. Never
+imports TensorFlow.
 """
 
 from __future__ import annotations
 
-import json
 import operator
 import re
 from pathlib import Path
 from typing import Any
 
-from rnnkit.config import parse_yaml
+from rnnkit.config import config_to_dict
 from rnnkit.errors import ConfigError, RunError
+from rnnkit.runs import RunFolder
 
 # Headline metrics, in table order; a column appears when any listed run has it.
 HEADLINE = (
@@ -56,13 +58,17 @@ def compare(
         ConfigError: a filter or sort key that is not a column, or a malformed filter.
     """
     keys = sorted({k for run in runs for k in run["config"]})
-    varying = [k for k in keys if not k.startswith(_IGNORED) and len({_text(run["config"].get(k)) for run in runs}) > 1]
+    # A damaged run without a readable config does not make every key look different.
+    readable = [run for run in runs if run["config"]]
+    varying = [k for k in keys if not k.startswith(_IGNORED) and len({_text(run["config"].get(k)) for run in readable}) > 1]
     metrics = [m for m in HEADLINE if any(m in run["metrics"] for run in runs)]
-    columns = ["run", "status", "task", "epochs", "best_epoch", *varying, *metrics]
+    reason = ["reason"] if any(run["reason"] for run in runs) else []
+    columns = ["run", "status", "task", "epochs", "best_epoch", *varying, *metrics, *reason]
     rows = [
-        [run["name"], run["status"], run["config"].get("task", "forecast"), run["epochs"], run["best_epoch"]]
+        [run["name"], run["status"], run["config"].get("task"), run["epochs"], run["best_epoch"]]
         + [run["config"].get(k) for k in varying]
         + [run["metrics"].get(m) for m in metrics]
+        + [run["reason"] for _ in reason]
         for run in runs
     ]
     all_keys = set(columns) | set(keys)
@@ -105,12 +111,25 @@ def format_table(columns: list[str], rows: list[list[Any]]) -> str:
 
 
 def _read_run(path: Path) -> dict[str, Any]:
-    try:
-        config = parse_yaml(path.joinpath("config.yaml").read_text(encoding="utf-8"), str(path / "config.yaml")) or {}
-    except (ConfigError, OSError, UnicodeDecodeError):
-        config = {}
-    status = _json(path / "status.json")
-    metrics = _json(path / "metrics.json")
+    # Each file is read on its own, so a damaged one leaves the others' columns filled in; the
+    # first problem found is the reason shown.
+    from rnnkit.tasks import load_preprocessor  # pandas, not TensorFlow: only once runs are listed
+
+    run = RunFolder(path)
+    problems: list[str] = []
+
+    def read(reader, default):
+        try:
+            return reader()
+        except RunError as exc:
+            problems.append(str(exc).replace(f"{path}/", ""))
+            return default
+
+    config = read(lambda: config_to_dict(run.read_config()), {})
+    read(lambda: load_preprocessor(run.schema), None)
+    status = read(run.read_status, {})
+    metrics = read(run.read_metrics, {})
+    read(run.read_manifest, None)
     flat_metrics = {}
     for split in ("val", "test"):
         for key, value in (metrics.get(split) or {}).items():
@@ -119,20 +138,13 @@ def _read_run(path: Path) -> dict[str, Any]:
     return {
         "name": path.name,
         "path": str(path),
-        "status": status.get("state", "unknown"),
+        "status": "damaged" if problems else status.get("state", "unknown"),
+        "reason": problems[0] if problems else None,
         "epochs": status.get("epoch"),
         "best_epoch": metrics.get("best_epoch", status.get("best_epoch")),
-        "config": _flatten(config if isinstance(config, dict) else {}),
+        "config": _flatten(config),
         "metrics": flat_metrics,
     }
-
-
-def _json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
 
 
 def _flatten(data: dict, prefix: str = "") -> dict[str, Any]:

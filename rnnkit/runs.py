@@ -21,13 +21,23 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from rnnkit.errors import ResourceError, RunError
+from rnnkit.config import Config, load_config
+from rnnkit.errors import ConfigError, ResourceError, RunError
 from rnnkit.files import describe_os_error, file_kind, regular_file, temporary_sibling
+from rnnkit.run_files import (
+    RUN_FORMAT,
+    STATE_ENTRY,
+    STATES,
+    CheckpointState,
+    RunMetrics,
+    RunStatus,
+    check_model,
+    read_archive_json,
+    read_json_object,
+    read_manifest,
+    validate,
+)
 
-STATES = ("running", "complete", "interrupted", "failed", "diverged")
-RUN_FORMAT = 1
-CHECKPOINTS = ("best", "last")
-STATE_ENTRY = "rnnkit_state.json"  # training state stored inside each .keras archive
 FAULT_ENV = "RNNKIT_FAULT_INJECT"  # test hook: "<point>:<epoch>" kills the process at that point
 
 
@@ -249,26 +259,57 @@ class RunFolder:
             path.unlink()
         return stale
 
+    # -- the run's files, each validated before use (rnnkit.run_files) ---------------------
+
+    def read_config(self) -> Config:
+        """The run's config.yaml, loaded and validated by :func:`rnnkit.config.load_config` (its
+        YAML limits included), as ``rnnkit train`` loads a config.
+
+        Raises:
+            RunError: unreadable, invalid, or not valid for this rnnkit (named as config.yaml).
+        """
+        try:
+            return load_config(self.config)
+        except ConfigError as exc:
+            raise RunError(f"{self.config}: the run's config is not valid for this rnnkit: {exc}") from None
+
+    def read_status(self) -> dict[str, Any]:
+        """status.json validated (:class:`rnnkit.run_files.RunStatus`), as written; ``{}`` when absent
+        (a run killed before its first status).
+
+        Raises:
+            RunError: unreadable, or a field of the wrong type or value.
+        """
+        data = read_json_object(self.status, missing_ok=True)
+        if data is None:
+            return {}
+        validate(RunStatus, data, str(self.status))
+        return data
+
+    def read_metrics(self) -> dict[str, Any]:
+        """metrics.json validated (:class:`rnnkit.run_files.RunMetrics`), as written; ``{}`` when absent.
+
+        Raises:
+            RunError: unreadable, or a field of the wrong type.
+        """
+        data = read_json_object(self.metrics, missing_ok=True)
+        if data is None:
+            return {}
+        validate(RunMetrics, data, str(self.metrics))
+        return data
+
     # -- checkpoints: two-phase commit through the manifest ----------------------------------
 
     def read_manifest(self) -> dict[str, Any]:
-        """The checkpoint manifest, checked for format and for names outside the run folder."""
-        manifest = self.read_json(self.manifest, None)
+        """The checkpoint manifest validated (:class:`rnnkit.run_files.Manifest`): format, entries,
+        sha256 values, and no name outside the run folder; empty when there is none yet.
+
+        Raises:
+            RunError: another format, or a malformed or unknown field.
+        """
+        manifest = read_manifest(self.manifest)
         if manifest is None:
             return {"format": RUN_FORMAT, "checkpoints": {}, "pending": {}}
-        if not isinstance(manifest, dict) or manifest.get("format") != RUN_FORMAT:
-            found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
-            raise RunError(f"{self.manifest}: format {found!r}; this rnnkit reads run format {RUN_FORMAT}")
-        for section in ("checkpoints", "pending"):
-            entries = manifest.get(section, {})
-            if not isinstance(entries, dict):
-                raise RunError(f"{self.manifest}: '{section}' must be a mapping")
-            for name, entry in entries.items():
-                if name not in CHECKPOINTS or not isinstance(entry, dict) or entry.get("file") != f"{name}.keras":
-                    raise RunError(
-                        f"{self.manifest}: entry '{name}' names {entry.get('file') if isinstance(entry, dict) else entry!r}; "
-                        "checkpoints must be best.keras or last.keras inside the run folder"
-                    )
         return manifest
 
     def commit_checkpoints(self, save: Callable[[Path], None], names: tuple[str, ...], state: dict[str, Any]) -> None:
@@ -321,11 +362,17 @@ class RunFolder:
             for leftover in self.checkpoints.glob(f".*.tmp-{os.getpid()}.keras"):
                 leftover.unlink()
 
-    def verified_checkpoint(self, name: str) -> Path:
+    def verified_checkpoint(self, name: str, model: dict[str, dict[str, Any]] | None = None) -> Path:
         """The path of checkpoint ``name`` after checking its sha256 against the manifest.
 
+        Args:
+            name: ``"best"`` or ``"last"``.
+            model: the model the run's files imply, by file name; when given, the checkpoint's
+                model must match it (:func:`rnnkit.run_files.check_model`).
+
         Raises:
-            RunError: missing, unlisted, or altered (reported as corrupt).
+            RunError: missing, unlisted, altered (reported as corrupt), or holding a model that
+                does not match the run (one from another run).
         """
         path = self.checkpoint(name)
         manifest = self.read_manifest()
@@ -343,44 +390,53 @@ class RunFolder:
             raise RunError(f"{path}: not listed in {self.manifest.name}; the run folder is incomplete or corrupt")
         if sha256_file(path) not in known:
             raise RunError(f"{path}: checkpoint is corrupt (sha256 differs from {self.manifest.name})")
+        if model is not None:
+            check_model(path, model)
         return path
 
-    def checkpoint_state(self, name: str) -> dict[str, Any]:
-        """The training state stored inside a verified checkpoint."""
-        path = self.verified_checkpoint(name)
+    def checkpoint_state(self, name: str, model: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+        """The training state stored inside a verified checkpoint, validated
+        (:class:`rnnkit.run_files.CheckpointState`); ``model`` as for :meth:`verified_checkpoint`.
+
+        Raises:
+            RunError: as :meth:`verified_checkpoint`, or a missing or malformed training state.
+        """
+        path = self.verified_checkpoint(name, model)
         try:
             with zipfile.ZipFile(path) as archive:
-                return json.loads(archive.read(STATE_ENTRY))
-        except (KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+                state = read_archive_json(archive, STATE_ENTRY, str(path))
+        except (zipfile.BadZipFile, OSError) as exc:
             raise RunError(f"{path}: checkpoint has no readable training state ({exc})") from None
+        validate(CheckpointState, state, f"{path}: {STATE_ENTRY}")
+        return state
 
     def write_json(self, path: Path, data: Any) -> None:
         atomic_write(path, json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n")
-
-    def read_json(self, path: Path, default: Any = None) -> Any:
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return default
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise RunError(f"{path}: not valid JSON ({exc}); the run folder is corrupt") from None
 
     def write_status(self, state: str, **fields: Any) -> None:
         """Record the run's state (one of STATES) with the time and any extra fields."""
         if state not in STATES:
             raise ValueError(f"unknown run state {state!r}")
         now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-        previous = self.read_json(self.status, {}) or {}
         status = {"state": state, "updated": now, "pid": os.getpid(), **fields}
-        status.setdefault("started", previous.get("started", now))
+        status.setdefault("started", self._started() or now)
         self.write_json(self.status, status)
 
-    def read_status(self) -> dict[str, Any]:
-        return self.read_json(self.status, {}) or {}
+    def _started(self) -> str | None:
+        # The file is about to be replaced: a damaged one must not stop the write that repairs it
+        # (nor hide, on the way out of a failed run, the error that ended it).
+        try:
+            return self.read_status().get("started")
+        except RunError:
+            return None
 
     def update_metrics(self, updates: dict[str, Any]) -> dict[str, Any]:
-        """Merge ``updates`` into metrics.json one level deep and write it atomically."""
-        metrics = self.read_json(self.metrics, {}) or {}
+        """Merge ``updates`` into metrics.json one level deep and write it atomically.
+
+        Raises:
+            RunError: the existing metrics.json is damaged (it is left as it is).
+        """
+        metrics = self.read_metrics()
         for key, value in updates.items():
             if isinstance(value, dict) and isinstance(metrics.get(key), dict):
                 metrics[key] = {**metrics[key], **value}

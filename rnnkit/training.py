@@ -23,13 +23,12 @@ from rnnkit.config import (
     apply_overrides,
     config_to_dict,
     dump_yaml,
-    load_config,
     parse_overrides,
     validate_config,
 )
 from rnnkit.distribute import Worker, check_tf_config, wait_for_cluster
 from rnnkit.errors import ConfigError, DataError, DivergedError, Interrupted, ResourceError, RunError, Terminated
-from rnnkit.files import regular_file
+from rnnkit.files import describe_os_error, regular_file
 from rnnkit.resources import check_inference_fits, check_training_fits
 from rnnkit.runs import RunFolder, atomic_write, sha256_file
 from rnnkit.tasks import get_task, load_preprocessor
@@ -156,15 +155,19 @@ def resume(
         ResourceError: another process holds the run folder.
     """
     original = RunFolder.open(run_path)
-    wanted = config if config is not None else load_config(original.config, overrides)
-    if config is not None and overrides:
-        wanted = validate_config(apply_overrides(config_to_dict(config), parse_overrides(overrides)), "--set", list(overrides))
+    wanted = config if config is not None else original.read_config()
+    if overrides:
+        wanted = validate_config(apply_overrides(config_to_dict(wanted), parse_overrides(overrides)), "--set", list(overrides))
     worker = check_tf_config(wanted.train.distribute)
     with _worker_folder(worker, lambda scratch: original.copy_to(scratch) if scratch else original) as run, run.lock():
         run.remove_stale_temps()
-        stored = _load_run_config(run)
+        stored = run.read_config()
         _check_resumable(run, stored, wanted)
         task, pre = load_preprocessor(run.schema)
+        status, state = run.read_status(), None
+        if run.checkpoint("last").exists():  # both checkpoints checked before any data is read
+            state = run.checkpoint_state("last", checkpoint_model(stored, task, pre))
+            run.verified_checkpoint("best", checkpoint_model(stored, task, pre))
         for path, fingerprint in pre.sources.items():
             if not Path(path).exists():
                 raise DataError(f"{path}: the run's data file is gone; resuming needs it at this path, unchanged")
@@ -174,8 +177,6 @@ def resume(
                 )
         _, data = task.prepare(wanted, pre)
         _check_fits(wanted, task, pre, data)
-        status = run.read_status()
-        state = run.checkpoint_state("last") if run.checkpoint("last").exists() else None
         if status.get("state") == "complete" and state and state["epoch"] >= wanted.train.epochs:
             raise RunError(
                 f"{run.root}: run is complete ({state['epoch']} epochs); raise train.epochs "
@@ -368,9 +369,13 @@ def data_fingerprint(path: str | Path) -> str:
     """sha256 of a data file, so resume can refuse data that changed under a run.
 
     Raises:
-        DataError: the file is missing or not a regular file.
+        DataError: the file is missing, not a regular file, or unreadable.
     """
-    return sha256_file(regular_file(path, DataError, "data file"))
+    path = regular_file(path, DataError, "run's data file")
+    try:
+        return sha256_file(path)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the run's data file: {describe_os_error(exc)}") from None
 
 
 def data_fingerprints(config: Config) -> dict[str, str]:
@@ -419,13 +424,6 @@ def _write_run_files(run: RunFolder, config: Config, pre) -> None:
     run.write_json(run.schema, pre.to_dict())
 
 
-def _load_run_config(run: RunFolder) -> Config:
-    try:
-        return load_config(run.config)
-    except ConfigError as exc:
-        raise RunError(f"{run.config}: the run's config is not valid for this rnnkit: {exc}") from None
-
-
 def _clear_progress(run: RunFolder) -> None:
     for path in (run.history, run.metrics, run.manifest, run.checkpoint("best"), run.checkpoint("last")):
         if path.exists():
@@ -470,6 +468,7 @@ def evaluate(run_path: str | Path, *, data: str | Path | None = None, split: str
     run, config, task, pre, best = _open_run(run_path)
     with run.lock():  # before any work: a training process writes the same metrics.json and plots
         run.remove_stale_temps()  # the lock is ours: any temporary file was left by a killed writer
+        run.read_metrics()  # written at the end: a damaged one fails now, not after the work
         if data is not None:
             prepared = task.file_data(pre, data)
             names = {"test": str(Path(data).resolve())}
@@ -708,9 +707,24 @@ def _optimizer(keras, config: Config):
     return _OPTIMIZERS[config.train.optimizer](keras, **kwargs)
 
 
+def checkpoint_model(config: Config, task: Task, pre) -> dict[str, dict[str, Any]]:
+    """What a run's checkpoints must hold, by the file that says so (see ``RunFolder.verified_checkpoint``):
+    the shapes schema.json implies and the architecture config.yaml names."""
+    model = config.model
+    architecture = {
+        "cell": model.cell,
+        "units": model.layer_units,
+        "bidirectional": model.bidirectional,
+        "dense": list(model.dense),
+        "embedding_dim": model.embedding_dim,
+    }
+    return {"schema.json": task.model_kwargs(pre), "config.yaml": architecture}
+
+
 def _open_run(run_path: str | Path) -> tuple[RunFolder, Config, Task, Any, Path]:
-    # The best checkpoint is verified here, once, before any data is read or model loaded.
+    # The best checkpoint is verified here, once, before any data is read or model loaded: its
+    # sha256, and that its model is the one the run's files describe (not another run's).
     run = RunFolder.open(run_path)
-    config = _load_run_config(run)
+    config = run.read_config()
     task, pre = load_preprocessor(run.schema)
-    return run, config, task, pre, run.verified_checkpoint("best")
+    return run, config, task, pre, run.verified_checkpoint("best", checkpoint_model(config, task, pre))

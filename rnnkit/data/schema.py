@@ -6,15 +6,16 @@ and read back by evaluate and predict, so every command transforms data identica
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
+from pydantic import ConfigDict
 
 from rnnkit.errors import DataError, RunError
+from rnnkit.run_files import read_json_object, validate_record
 
 SCHEMA_VERSION = 1
 ALIGN_BYTES = 64  # TensorFlow wraps host memory aligned like this without copying it (rnnkit.data.pipeline)
@@ -33,21 +34,22 @@ def load_schema(path: Path) -> dict[str, Any]:
     """Read schema.json as plain data (callers pick the preprocessor class by its ``task``).
 
     Raises:
-        RunError: missing or unreadable file.
+        RunError: missing, unreadable, too large or deeply nested, or not a JSON object.
     """
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunError(f"{path}: not found; the run folder is incomplete") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RunError(f"{path}: not valid JSON ({exc}); the run folder is corrupt") from None
-    if not isinstance(data, dict):
-        raise RunError(f"{path}: expected a JSON object; the run folder is corrupt")
-    return data
+    return read_json_object(path)
 
 
 class SchemaRecord:
-    """Round trip of the dataclasses that schema.json holds (one per task family)."""
+    """Round trip of the dataclasses that schema.json holds (one per task family).
+
+    The dataclass is the definition of its file: :meth:`from_dict` validates schema.json against
+    its fields (:func:`rnnkit.run_files.validate_record`), so a damaged or edited schema.json
+    fails there, naming the field, rather than as a traceback or wrong numbers later.
+    """
+
+    # Strict: "8" is not 8 and true is not 1. Forbid: a field this rnnkit does not know could
+    # change how data is transformed (a newer rnnkit's schema, or an edit), so it is refused.
+    __pydantic_config__ = ConfigDict(strict=True, extra="forbid")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for schema.json."""
@@ -55,18 +57,18 @@ class SchemaRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "schema.json"):
-        """Rebuild from schema.json content.
+        """Rebuild from schema.json content, validated.
 
         Raises:
-            RunError: another schema version, or missing or malformed fields.
+            RunError: not an object, another schema version, a missing, unknown or mistyped
+                field, or a value out of range (the message names the field as a dotted path).
         """
+        if not isinstance(data, dict):
+            raise RunError(f"{source}: expected a JSON object at the top level. Received: {type(data).__name__}")
         version = data.get("schema_version")
-        if version != SCHEMA_VERSION:
+        if version != SCHEMA_VERSION or isinstance(version, bool):
             raise RunError(f"{source}: schema_version is {version!r}; this rnnkit reads version {SCHEMA_VERSION}")
-        try:
-            return cls(**data)
-        except TypeError as exc:
-            raise RunError(f"{source}: malformed schema: {exc}") from None
+        return validate_record(cls, data, source)
 
     @classmethod
     def load(cls, path: Path):

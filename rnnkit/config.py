@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -96,6 +97,11 @@ class DataConfig(_Section):
     test_path: str | None = Field(None, description="explicit test file (same columns); replaces split.test")
     id: str | None = Field(None, description="column naming the series or sequence a row belongs to; absent means one series")
     time: str | None = Field(None, description="column ordering rows within a series (numbers or dates); absent means file order")
+    time_format: str | None = Field(
+        None,
+        description="format of a text time column, strftime (e.g. '%d/%m/%Y') or ISO8601; null: inferred, "
+        "one format for the whole column (ISO 8601, or the only reading of every cell; ambiguous day/month is an error)",
+    )
     layout: Literal["long", "wide"] = Field("long", description="long: one row per step; wide: one row per sequence (classify)")
     features: list[str] | None = Field(
         None, min_length=1, description="input columns (numeric; or one text column with tokenize); wide layout: default all"
@@ -132,6 +138,24 @@ class DataConfig(_Section):
     def _no_duplicate_features(cls, value: list[str] | None) -> list[str] | None:
         if value is not None:
             _check_unique(value, "features")
+        return value
+
+    @field_validator("time_format")
+    @classmethod
+    def _usable_time_format(cls, value: str | None) -> str | None:
+        # Cheap and complete enough: the format must read back what it writes (pandas parses
+        # with the same directives as Python's strptime).
+        if value is None or value == "ISO8601":
+            return value
+        example = "e.g. '%d/%m/%Y' or '%Y-%m-%d %H:%M'"
+        if not re.search(r"%[A-Za-z]", value):
+            raise ValueError(f"must be a strftime format with directives such as %d, %m, %Y, {example}. Received: {value!r}")
+        try:
+            datetime.strptime(datetime(2001, 2, 3, 4, 5, 6, 7000, tzinfo=timezone.utc).strftime(value), value)
+        except ValueError as exc:
+            raise ValueError(f"is not a usable strftime format ({exc}); {example}. Received: {value!r}") from None
+        except re.error:  # strptime's regex refuses a directive given twice
+            raise ValueError(f"is not a usable strftime format (a directive repeats); {example}. Received: {value!r}") from None
         return value
 
     @field_validator("target")

@@ -334,7 +334,7 @@ def _adapter(cls: type) -> TypeAdapter:
 
 # Fields named like a data config key take the values that key allows: rnnkit.config is their
 # one definition (window and horizon at least 1, scale one of standard/minmax/none, ...).
-_CONFIG_KEYS = ("window", "horizon", "stride", "max_length", "layout", "scale", "missing", "detrend", "tokenize")
+_CONFIG_KEYS = ("window", "horizon", "stride", "max_length", "layout", "scale", "missing", "detrend", "tokenize", "time_format")
 _ConfigValues = create_model(
     "_ConfigValues",
     __config__=ConfigDict(strict=True),

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rnnkit.data.prepare import clean_frame, line_namer
+from rnnkit.data.prepare import clean_frame, line_namer, time_format_of
 from rnnkit.data.readers import check_readable, iter_table, read_columns, require_columns, table_format
 from rnnkit.data.schema import Preprocessor
 from rnnkit.errors import ConfigError, DataError, ResourceError
@@ -52,6 +52,7 @@ class ForecastStream:
             dict.fromkeys(c for c in [pre.id, pre.time, *pre.features, *(pre.targets if self.has_targets else [])] if c)
         )
         self.numeric = list(dict.fromkeys([*pre.features, *(pre.targets if self.has_targets else [])]))
+        self.time_format = pre.time_format  # None in runs of older rnnkit: inferred from the first chunk
         self.series_seen = 0
         self.rows_read = 0
         self.short_series = 0  # series with fewer rows than one window, so no forecast
@@ -74,7 +75,7 @@ class ForecastStream:
         first = next(iter_table(self.path, self.columns, min(self.chunk_rows, 10_000), text=self.text), None)
         if first is None or len(first) == 0:
             raise DataError(f"{self.path}: no data rows (header only)")
-        self.pre.check_frame(clean_frame(first, self.pre, self.path, numeric=self.numeric), self.path)
+        self._clean(first, 0)
 
     def output_columns(self) -> list[str]:
         steps = [f"{t}_h{k}" for t in self.pre.targets for k in range(1, self.pre.horizon + 1)]
@@ -94,8 +95,7 @@ class ForecastStream:
         offset = 0
         for chunk in iter_table(self.path, self.columns, self.chunk_rows, text=self.text):
             size = len(chunk)
-            chunk = clean_frame(chunk, pre, self.path, row_offset=offset, numeric=self.numeric)
-            pre.check_frame(chunk, self.path)
+            chunk = self._clean(chunk, offset)
             group = self._series(chunk, carry, offset)
             offset += size
             self.rows_read += size
@@ -132,6 +132,23 @@ class ForecastStream:
         return pd.DataFrame(columns)
 
     # ----------------------------------------------------------------------------------------
+
+    def _clean(self, chunk: pd.DataFrame, offset: int) -> pd.DataFrame:
+        """The one place a chunk of predict input is checked: its cells, its times (in the run's
+        time format, the same for every chunk), their kind, and values far outside the training range."""
+        if self.time_format is None:
+            self.time_format = time_format_of(chunk, self.pre, self.path, offset)
+        chunk = clean_frame(
+            chunk,
+            self.pre,
+            self.path,
+            row_offset=offset,
+            numeric=self.numeric,
+            time_format=self.time_format,
+            check=self.pre.check_range,
+        )
+        self.pre.check_frame(chunk, self.path)
+        return chunk
 
     def _series(self, chunk: pd.DataFrame, carry: _Carry, offset: int) -> _Series:
         """The chunk's rows after the rows each of its series carries over, grouped by series in

@@ -11,7 +11,7 @@ but all of its targets lie inside its split.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +20,8 @@ import pandas as pd
 
 from rnnkit.config import Config
 from rnnkit.data.readers import read_table, release_arrow_memory
-from rnnkit.data.schema import ColumnRoles, Preprocessor
+from rnnkit.data.schema import BEYOND_FLOAT32, ColumnRoles, Preprocessor, too_large
+from rnnkit.data.times import in_utc, infer_time_format, parse_times
 from rnnkit.errors import DataError
 
 SPLITS = ("train", "val", "test")
@@ -69,9 +70,13 @@ def prepare_training_data(config: Config, pre: Preprocessor | None = None) -> tu
     data = config.data
     columns = used_columns(data)
     sources = [(split, path) for split, path in (("train", data.path), ("val", data.val_path), ("test", data.test_path)) if path]
+    # One time format for every file: the run's, the config's, or the one the training file has.
+    time_format = pre.time_format if pre is not None else None
     parts = []
     for split, path in sources:
-        frame = clean_frame(read_table(path, columns), data, path)
+        frame = read_table(path, columns)
+        time_format = time_format or time_format_of(frame, data, path)
+        frame = clean_frame(frame, data, path, time_format=time_format)
         if len(sources) > 1:  # without split files every row comes from data.path (code 0)
             frame["__source__"] = np.int8(_SPLIT_CODE[split])
         parts.append(frame)
@@ -83,11 +88,12 @@ def prepare_training_data(config: Config, pre: Preprocessor | None = None) -> tu
     test_fraction = 0.0 if data.test_path else data.split.test
     row_split = _assign_splits(frame, data, val_fraction, test_fraction)
 
+    paths = [path for _, path in sources]
     if pre is None:
-        pre = Preprocessor.fit(frame, row_split == 0, data, _time_kind(frame, data))
+        pre = Preprocessor.fit(frame, row_split == 0, data, _time_kind(frame, data), time_format, _locator(paths))
     else:
         pre.check_frame(frame, data.path)
-    arrays = _to_arrays(frame, pre, row_split)
+    arrays = _to_arrays(frame, pre, row_split, _locator(paths))
     del frame  # the arrays hold everything needed from here on
     release_arrow_memory()
     arrays.origins = {name: window_origins(arrays, pre, name, stride=(data.stride if name == "train" else 1)) for name in SPLITS}
@@ -113,11 +119,16 @@ def prepare_training_data(config: Config, pre: Preprocessor | None = None) -> tu
 
 
 def prepare_eval_data(pre: Preprocessor, path: str | Path) -> SeriesArrays:
-    """Arrays of a new file, preprocessed as in training, with every complete window in split ``all``."""
-    frame = clean_frame(read_table(path, used_columns(pre)), pre, path)
+    """Arrays of a new file, preprocessed as in training, with every complete window in split ``all``.
+
+    Raises:
+        DataError: as :func:`clean_frame`, or a value far outside the training range
+            (:meth:`Preprocessor.check_range`).
+    """
+    frame = clean_frame(read_table(path, used_columns(pre)), pre, path, check=pre.check_range)
     pre.check_frame(frame, path)
     frame = fill_forward(order_series(frame, pre, path), pre, path)
-    arrays = _to_arrays(frame, pre, np.full(len(frame), _SPLIT_CODE["test"], dtype=np.int8))
+    arrays = _to_arrays(frame, pre, np.full(len(frame), _SPLIT_CODE["test"], dtype=np.int8), _locator([path]))
     del frame
     release_arrow_memory()
     arrays.origins = {"test": window_origins(arrays, pre, "test", stride=1)}
@@ -127,18 +138,31 @@ def prepare_eval_data(pre: Preprocessor, path: str | Path) -> SeriesArrays:
 
 
 def clean_frame(
-    frame: pd.DataFrame, data: ColumnRoles, path: str | Path, row_offset: int = 0, numeric: Sequence[str] | None = None
+    frame: pd.DataFrame,
+    data: ColumnRoles,
+    path: str | Path,
+    row_offset: int = 0,
+    numeric: Sequence[str] | None = None,
+    time_format: str | None = None,
+    check: Callable[[str, np.ndarray, Callable[[int], str]], None] | None = None,
 ) -> pd.DataFrame:
-    """Check cells and apply the ``error`` and ``drop`` missing-value policies.
+    """Check cells, parse a text time column and apply the ``error`` and ``drop`` missing-value policies.
 
     ``ffill`` needs rows in time order and is applied by :func:`fill_forward` after
     :func:`order_series`. Returns a frame with a fresh RangeIndex.
 
     Rows are named in errors as file lines (CSV, header is line 1) or 1-based rows (Parquet).
 
+    Args:
+        time_format: the format of a text time column (one resolved earlier, e.g. from the
+            training file); ``None``: :func:`time_format_of` these rows.
+        check: called as ``check(column, values, where)`` with the float values of each numeric
+            column before any row is dropped, ``where(position)`` naming the file and line of a
+            value (predict's training-range guard).
+
     Raises:
-        DataError: a non-numeric or infinite cell, a missing id or time, or a missing value
-            under ``missing: error``.
+        DataError: a non-numeric or infinite cell, a missing id or time, a time not in the
+            column's format, or a missing value under ``missing: error``.
     """
     frame = frame.reset_index(drop=True)
     line = line_namer(path, row_offset)
@@ -163,13 +187,18 @@ def clean_frame(
         if infinite.any():
             first = int(np.flatnonzero(infinite)[0])
             raise DataError(f"{path}: {line(first)}, column '{column}': {values[first]} is not a finite number")
+        if check is not None:
+            check(column, values, lambda position: f"{path}: {line(position)}")
     for key in ("id", "time"):
         column = getattr(data, key)
         if column is not None and frame[column].isna().any():
             first = int(np.flatnonzero(frame[column].isna().to_numpy())[0])
             raise DataError(f"{path}: {line(first)}, column '{column}': the {key} column is empty; every row needs one")
-    if data.time is not None and not pd.api.types.is_numeric_dtype(frame[data.time]):
-        frame[data.time] = _parse_times(frame[data.time], path, data.time, line)
+    if data.time is not None and pd.api.types.is_datetime64_any_dtype(frame[data.time]):
+        frame[data.time] = in_utc(frame[data.time])  # Parquet timestamps
+    elif data.time is not None and not pd.api.types.is_numeric_dtype(frame[data.time]):
+        time_format = time_format or time_format_of(frame, data, path, row_offset)
+        frame[data.time] = parse_times(frame[data.time], time_format, path, data.time, line)
     if any(frame[column].isna().any() for column in numeric):
         missing = frame[numeric].isna()
         if data.missing == "error":
@@ -183,6 +212,23 @@ def clean_frame(
     if len(frame) == 0:
         raise DataError(f"{path}: no rows left after dropping missing values (data.missing={data.missing})")
     return frame
+
+
+def time_format_of(frame: pd.DataFrame, data: ColumnRoles, path: str | Path, row_offset: int = 0) -> str | None:
+    """The format of the frame's text time column: ``data.time_format`` when set, else inferred
+    from the column (:func:`rnnkit.data.times.infer_time_format`); ``None`` for no time column,
+    or one that holds numbers or timestamps already.
+
+    Raises:
+        DataError: the column's format cannot be inferred (mixed or ambiguous).
+    """
+    column = data.time
+    if column is None or column not in frame:
+        return None
+    values = frame[column]
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
+        return None
+    return data.time_format or infer_time_format(values, path, column, line_namer(path, row_offset))
 
 
 def fill_forward(frame: pd.DataFrame, data: ColumnRoles, path: str | Path) -> pd.DataFrame:
@@ -294,6 +340,7 @@ def summarize(pre: Preprocessor, arrays: SeriesArrays, missing_cells: int | None
         "targets": list(pre.targets),
         "time": pre.time,
         "time_kind": pre.time_kind,
+        "time_format": pre.time_format,
         "missing_values": missing_cells,
         "warnings": list(arrays.warnings),
     }
@@ -307,7 +354,9 @@ def count_missing(path: str | Path, columns: Sequence[str]) -> int:
 # --------------------------------------------------------------------------------------------
 
 
-def _to_arrays(frame: pd.DataFrame, pre: Preprocessor, row_split: np.ndarray) -> SeriesArrays:
+def _to_arrays(
+    frame: pd.DataFrame, pre: Preprocessor, row_split: np.ndarray, locate: Callable[[str, float], str]
+) -> SeriesArrays:
     if pre.id is not None:
         ids = frame[pre.id].to_numpy()
         boundaries = np.flatnonzero(frame[pre.id].ne(frame[pre.id].shift()).to_numpy())
@@ -318,9 +367,16 @@ def _to_arrays(frame: pd.DataFrame, pre: Preprocessor, row_split: np.ndarray) ->
     starts = boundaries.astype(np.int64)
     ends = np.append(starts[1:], len(frame)).astype(np.int64)
     times = frame[pre.time].to_numpy() if pre.time is not None else _positions(starts, ends)
+    x, y = pre.transform_inputs(frame), pre.transform_targets(frame)
+    for array, columns in ((x, pre.features), (y, pre.targets)):
+        for index, column in enumerate(columns):
+            finite = np.isfinite(array[:, index])
+            if not finite.all():
+                value = float(frame[column].iat[int(np.argmin(finite))])
+                raise too_large(locate(column, value), column, value, BEYOND_FLOAT32)
     return SeriesArrays(
-        x=pre.transform_inputs(frame),
-        y=pre.transform_targets(frame),
+        x=x,
+        y=y,
         y_raw=frame[list(pre.targets)].to_numpy(dtype=np.float64),
         times=times,
         series=series,
@@ -328,6 +384,21 @@ def _to_arrays(frame: pd.DataFrame, pre: Preprocessor, row_split: np.ndarray) ->
         ends=ends,
         row_split=row_split,
     )
+
+
+def _locator(paths: Sequence[str | Path]) -> Callable[[str, float], str]:
+    """``locate(column, value)``: the first file and line holding ``value`` in ``column``, for
+    errors found after rows were sorted (the files are read again, on that error only)."""
+
+    def locate(column: str, value: float) -> str:
+        for path in paths:
+            cells = pd.to_numeric(read_table(path, [column])[column], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+            found = np.flatnonzero(cells == value)
+            if len(found):
+                return f"{path}: {line_namer(path)(int(found[0]))}"
+        return str(paths[0])
+
+    return locate
 
 
 def _positions(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -380,41 +451,6 @@ def _time_kind(frame: pd.DataFrame, data: ColumnRoles) -> str | None:
     if data.time is None:
         return None
     return "datetime" if pd.api.types.is_datetime64_any_dtype(frame[data.time]) else "numeric"
-
-
-def _parse_times(values: pd.Series, path: str | Path, column: str, line) -> pd.Series:
-    """Dates and times; times with a UTC offset become UTC instants, whatever offsets they were
-    written with (a daylight-saving change, or a file read in chunks that each hold one offset)."""
-    try:
-        parsed = pd.to_datetime(values, errors="coerce", format="mixed")
-    except ValueError:  # pandas refuses several UTC offsets in a column, or offsets mixed with none
-        parsed = _times_in_utc(values, path, column, line)
-    bad = parsed.isna() & values.notna()
-    if bad.any():
-        first = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(f"{path}: {line(first)}, column '{column}': {values.iloc[first]!r} is neither a number nor a date")
-    return parsed.dt.tz_convert("UTC") if parsed.dt.tz is not None else parsed
-
-
-# A time of day followed by a UTC offset: "10:00+02:00", "10:00:00.5 -0330", "10:00Z".
-_OFFSET = r"\d:\d\d(?::\d\d(?:\.\d+)?)?\s*(?:Z|[+-]\d\d(?::?\d\d)?)$"
-
-
-def _times_in_utc(values: pd.Series, path: str | Path, column: str, line) -> pd.Series:
-    """Times written with several UTC offsets, as UTC instants.
-
-    Raises:
-        DataError: some times have an offset and others none, which names no instant.
-    """
-    parsed = pd.to_datetime(values, errors="coerce", format="mixed", utc=True)  # what is not a time: NaT
-    without = ~values.astype(str).str.strip().str.contains(_OFFSET, regex=True).to_numpy() & parsed.notna().to_numpy()
-    if without.any():
-        first = int(np.flatnonzero(without)[0])
-        raise DataError(
-            f"{path}: {line(first)}, column '{column}': {values.iloc[first]!r} has no UTC offset, but other times "
-            "in the column have one; write every time with an offset, or none"
-        )
-    return parsed
 
 
 def line_namer(path: str | Path, row_offset: int = 0):

@@ -14,6 +14,9 @@ from rnnkit.errors import ConfigError, DataError
 from rnnkit.files import regular_file
 
 FORMATS = {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
+# "utf-8-sig" reads UTF-8 and drops a byte-order mark, which Excel's "CSV UTF-8" writes before the
+# header (with plain "utf-8" the first column would be named '\ufeffid' and not be found).
+ENCODING = "utf-8-sig"
 _PICKLE_MAGIC = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
 
 
@@ -74,7 +77,7 @@ def read_columns(path: str | Path) -> list[str]:
             raise DataError(f"{path}: cannot read Parquet: {_first_line(exc)}") from None
     # The raw header: pandas would rename a repeated name ("x", "x.1") and hide the repeat.
     try:
-        with open(path, encoding="utf-8", newline="") as handle:
+        with open(path, encoding=ENCODING, newline="") as handle:
             header = next(csv.reader(handle), None)
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text near byte {exc.start}; save the CSV as UTF-8") from None
@@ -96,6 +99,7 @@ def read_table(path: str | Path, columns: Sequence[str], text: Sequence[str] = (
     path = check_readable(path)
     require_columns(path, read_columns(path), columns)
     if table_format(path) == "parquet":
+        require_flat(path, columns)
         try:
             return _as_text(_read_parquet_columns(path, list(dict.fromkeys(columns))), text)
         except Exception as exc:
@@ -115,6 +119,7 @@ def iter_table(path: str | Path, columns: Sequence[str], chunk_rows: int, text: 
     if table_format(path) == "parquet":
         import pyarrow.parquet as pq
 
+        require_flat(path, wanted)
         try:
             for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows, columns=wanted):
                 yield _as_text(batch.to_pandas(), text)
@@ -125,7 +130,7 @@ def iter_table(path: str | Path, columns: Sequence[str], chunk_rows: int, text: 
         return
     try:
         with pd.read_csv(
-            path, chunksize=chunk_rows, encoding="utf-8", low_memory=False, dtype=dict.fromkeys(text, str)
+            path, chunksize=chunk_rows, encoding=ENCODING, low_memory=False, dtype=dict.fromkeys(text, str)
         ) as reader:
             for chunk in reader:
                 yield chunk[wanted]
@@ -147,6 +152,28 @@ def require_columns(path: str | Path, available: Sequence[str], wanted: Sequence
             hint = f"; did you mean '{close[0]}'?" if close else "."
             shown = ", ".join(map(str, list(available)[:12])) + (", ..." if len(available) > 12 else "")
             raise DataError(f"{path}: column '{column}' not found{hint}{_delimiter_hint(available)} Columns: {shown}")
+
+
+def require_flat(path: str | Path, columns: Sequence[str]) -> None:
+    """Refuse Parquet columns of nested types (struct, list, map): rnnkit reads one value per cell.
+
+    Raises:
+        DataError: naming the file, the first such column and its type.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.ParquetFile(path).schema_arrow
+    except Exception as exc:  # pyarrow raises several types for corrupt files
+        raise DataError(f"{path}: cannot read Parquet: {_first_line(exc)}") from None
+    for column in columns:
+        kind = schema.field(column).type
+        if pa.types.is_nested(kind):
+            raise DataError(
+                f"{path}: column '{column}' has the nested Parquet type {kind}; rnnkit reads columns of numbers, "
+                "text, dates or timestamps, one value per cell"
+            )
 
 
 def release_arrow_memory() -> None:
@@ -182,7 +209,7 @@ def _as_text(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
 
 def _read_csv(path: Path, **kwargs) -> pd.DataFrame:
     try:
-        frame = pd.read_csv(path, encoding="utf-8", low_memory=False, **kwargs)
+        frame = pd.read_csv(path, encoding=ENCODING, low_memory=False, **kwargs)
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text near byte {exc.start}; save the CSV as UTF-8") from None
     except pd.errors.EmptyDataError:

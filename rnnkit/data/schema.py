@@ -6,6 +6,7 @@ and read back by evaluate and predict, so every command transforms data identica
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,6 +20,13 @@ from rnnkit.run_files import read_json_object, validate_record
 
 SCHEMA_VERSION = 1
 ALIGN_BYTES = 64  # TensorFlow wraps host memory aligned like this without copying it (rnnkit.data.pipeline)
+# predict and evaluate --data refuse a value further than this many training standard deviations (or
+# minmax ranges) from the training center: no model says anything there, and it is most often a
+# unit or a typo (1e7 where 10 was meant), which would otherwise give silent garbage.
+FAR_FROM_TRAINING = 1e6
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # models read float32: a scaled value beyond this is inf
+BEYOND_FLOAT32 = "scaled, it is beyond float32, the model's input type"
+_DISTANCE = {"standard": ("standard deviations", "mean"), "minmax": ("ranges (max - min)", "minimum")}
 
 
 def aligned_empty(shape: tuple[int, ...], dtype=np.float32) -> np.ndarray:
@@ -81,6 +89,7 @@ class ColumnRoles(Protocol):
 
     id: str | None
     time: str | None
+    time_format: str | None
     features: list[str]
     missing: str
 
@@ -113,6 +122,7 @@ class Preprocessor(SchemaRecord):
     dtypes: dict[str, str] = field(default_factory=dict)
     naive_mae: dict[str, float] = field(default_factory=dict)  # in-sample one-step naive MAE, for MASE
     sources: dict[str, str] = field(default_factory=dict)  # data file -> sha256 at train time (resume checks it)
+    time_format: str | None = None  # of a text time column, given or inferred; None in older runs: inferred again
     task: str = "forecast"
     schema_version: int = SCHEMA_VERSION
 
@@ -126,8 +136,24 @@ class Preprocessor(SchemaRecord):
         return [self.detrend == "last_value" and f in self.target_columns for f in self.features]
 
     @classmethod
-    def fit(cls, frame: pd.DataFrame, train_rows: np.ndarray, data, time_kind: str | None) -> Preprocessor:
-        """Fit scaling statistics on the training rows of ``frame`` (rows sorted by series and time)."""
+    def fit(
+        cls,
+        frame: pd.DataFrame,
+        train_rows: np.ndarray,
+        data,
+        time_kind: str | None,
+        time_format: str | None = None,
+        locate: Callable[[str, float], str] | None = None,
+    ) -> Preprocessor:
+        """Fit scaling statistics on the training rows of ``frame`` (rows sorted by series and time).
+
+        Args:
+            time_format: the format the time column was parsed with, recorded for evaluate and predict.
+            locate: ``locate(column, value)`` names the file and line of a value, for errors.
+
+        Raises:
+            DataError: statistics that overflow (values too large to scale), naming the largest value.
+        """
         columns = list(dict.fromkeys([*data.features, *data.targets]))
         diffs = _train_first_differences(frame, train_rows, data, data.targets)
         center: dict[str, float] = {}
@@ -136,15 +162,10 @@ class Preprocessor(SchemaRecord):
             values = frame[column].to_numpy(dtype=np.float64)[train_rows]
             if data.detrend == "last_value" and column in data.targets:
                 center[column] = 0.0
-                spread[column] = _safe(np.std(diffs[column])) if data.scale != "none" else 1.0
-            elif data.scale == "standard":
-                center[column] = float(values.mean())
-                spread[column] = _safe(values.std())
-            elif data.scale == "minmax":
-                center[column] = float(values.min())
-                spread[column] = _safe(values.max() - values.min())
+                spread[column] = scale_statistics(diffs[column], "standard")[1] if data.scale != "none" else 1.0
             else:
-                center[column], spread[column] = 0.0, 1.0
+                center[column], spread[column] = scale_statistics(values, data.scale)
+            check_statistics(column, values, center[column], spread[column], _namer(locate, column, values, data.path))
         dtypes = {c: str(frame[c].dtype) for c in [data.id, data.time, *columns] if c is not None}
         naive = {t: float(np.mean(np.abs(diffs[t]))) if len(diffs[t]) else float("nan") for t in data.targets}
         return cls(
@@ -162,6 +183,7 @@ class Preprocessor(SchemaRecord):
             spread=spread,
             dtypes=dtypes,
             naive_mae=naive,
+            time_format=time_format,
         )
 
     def transform_inputs(self, frame: pd.DataFrame) -> np.ndarray:
@@ -196,19 +218,104 @@ class Preprocessor(SchemaRecord):
                 f"{path}: column '{self.time}' holds {kind} values, but the model was trained on {self.time_kind} times"
             )
 
+    def check_range(self, column: str, values: np.ndarray, where: Callable[[int], str]) -> None:
+        """Refuse new values of ``column`` far outside the training range (:func:`check_in_range`)."""
+        if column in self.center:
+            detrended = self.detrend == "last_value" and column in self.target_columns
+            check_in_range(column, values, self.center[column], self.spread[column], self.scale, where, detrended=detrended)
+
     def _scaled(self, frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
         # Column by column into one float32 array: no (rows x columns) float64 temporaries.
         out = aligned_empty((len(frame), len(columns)), np.float32)
         for index, column in enumerate(columns):
             values = frame[column].to_numpy(dtype=np.float64)
-            out[:, index] = (values - self.center[column]) / self.spread[column]
+            with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, reported by the caller
+                out[:, index] = (values - self.center[column]) / self.spread[column]
         return out
 
 
-def _safe(value: float) -> float:
-    # A constant column has no spread; dividing by 1 keeps it constant instead of NaN.
-    value = float(value)
-    return value if np.isfinite(value) and value > 1e-12 else 1.0
+def scale_statistics(values: np.ndarray, scale: str) -> tuple[float, float]:
+    """``(center, spread)`` of training values: mean and standard deviation (``standard``), minimum
+    and range (``minmax``), or 0 and 1 (``none``, or no values).
+
+    A spread of zero (a constant column) becomes 1, which keeps the column constant instead of NaN.
+    Statistics that overflow come back non-finite, for :func:`check_statistics` to report.
+    """
+    if scale == "none" or len(values) == 0:
+        return 0.0, 1.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        if scale == "standard":
+            center, spread = float(values.mean()), float(values.std())
+        else:
+            center, spread = float(values.min()), float(values.max() - values.min())
+    return center, spread if not np.isfinite(spread) or spread > 1e-12 else 1.0
+
+
+def check_statistics(column: str, values: np.ndarray, center: float, spread: float, where: Callable[[int], str]) -> None:
+    """Refuse scaling statistics that overflowed, naming the training value of largest magnitude.
+
+    Args:
+        values: the column's training values; ``where(i)`` names the file and line of ``values[i]``.
+
+    Raises:
+        DataError: ``center`` or ``spread`` is not finite.
+    """
+    if np.isfinite(center) and np.isfinite(spread):
+        return
+    largest = int(np.argmax(np.abs(values)))
+    why = f"its training statistics overflow: center {center:g}, spread {spread:g}"
+    raise too_large(where(largest), column, values[largest], why)
+
+
+def check_in_range(
+    column: str,
+    values: np.ndarray,
+    center: float,
+    spread: float,
+    scale: str,
+    where: Callable[[int], str],
+    detrended: bool = False,
+) -> None:
+    """Refuse a new value more than ``FAR_FROM_TRAINING`` training spreads from the training center.
+
+    Without a training spread to measure by (``scale: none``, or a detrended column, whose level
+    may legitimately lie far from its changes), only a value whose scaled form overflows float32
+    is refused.
+
+    Args:
+        values: the column's new values (NaN is ignored); ``where(i)`` names the file and line of ``values[i]``.
+
+    Raises:
+        DataError: naming the first such value and how far it is.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        distance = np.abs(values - center) / spread
+    if scale == "none" or detrended:
+        beyond = np.flatnonzero(distance > FLOAT32_MAX)
+        if len(beyond):
+            raise too_large(where(int(beyond[0])), column, values[beyond[0]], BEYOND_FLOAT32)
+        return
+    beyond = np.flatnonzero(distance > FAR_FROM_TRAINING)
+    if len(beyond):
+        first = int(beyond[0])
+        unit, origin = _DISTANCE[scale]
+        raise DataError(
+            f"{where(first)}, column '{column}': {values[first]:g} is {distance[first]:.3g} training {unit} from the "
+            f"training {origin} ({center:g}); values more than {FAR_FROM_TRAINING:g} away are refused as far outside "
+            "anything the model was trained on (check the column's units)"
+        )
+
+
+def too_large(where: str, column: str, value: float, why: str) -> DataError:
+    """The error for a value too large to scale: ``where`` names its file and line."""
+    return DataError(
+        f"{where}, column '{column}': {value:g} is too large to scale ({why}); rescale the column, e.g. to other units"
+    )
+
+
+def _namer(locate, column: str, values: np.ndarray, path) -> Callable[[int], str]:
+    # Names values[i] by file and line where the caller can, else by file only.
+    return lambda i: locate(column, float(values[i])) if locate is not None else str(path)
 
 
 def _train_first_differences(frame: pd.DataFrame, train_rows: np.ndarray, data, columns: list[str]) -> dict[str, np.ndarray]:
@@ -218,4 +325,5 @@ def _train_first_differences(frame: pd.DataFrame, train_rows: np.ndarray, data, 
     same_series[0] = False
     # A difference counts only when both of its rows are training rows of the same series.
     valid = same_series & train_rows & np.roll(train_rows, 1)
-    return {c: np.diff(frame[c].to_numpy(dtype=np.float64), prepend=np.nan)[valid] for c in columns}
+    with np.errstate(over="ignore", invalid="ignore"):  # overflowing differences are reported by check_statistics
+        return {c: np.diff(frame[c].to_numpy(dtype=np.float64), prepend=np.nan)[valid] for c in columns}

@@ -8,7 +8,7 @@ vocabulary and label set come from training sequences only.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,9 +17,17 @@ import numpy as np
 import pandas as pd
 
 from rnnkit.config import Config, DataConfig
-from rnnkit.data.prepare import clean_frame, fill_forward, line_namer, order_series
+from rnnkit.data.prepare import clean_frame, fill_forward, line_namer, order_series, time_format_of
 from rnnkit.data.readers import iter_table, read_columns, read_table, require_columns
-from rnnkit.data.schema import SCHEMA_VERSION, SchemaRecord
+from rnnkit.data.schema import (
+    BEYOND_FLOAT32,
+    SCHEMA_VERSION,
+    SchemaRecord,
+    check_in_range,
+    check_statistics,
+    scale_statistics,
+    too_large,
+)
 from rnnkit.data.text import PAD_ID, Vocabulary, build_vocabulary, tokenize
 from rnnkit.errors import DataError
 
@@ -49,6 +57,7 @@ class SequencePreprocessor(SchemaRecord):
     wide_columns: list[str] = field(default_factory=list)  # wide layout: the step columns, in order
     dtypes: dict[str, str] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
+    time_format: str | None = None  # of a text time column, given or inferred; None in older runs: inferred again
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -91,7 +100,15 @@ class SequencePreprocessor(SchemaRecord):
         values = frame[self.features].to_numpy(dtype=np.float64)
         center = np.array([self.center[c] for c in self.features])
         spread = np.array([self.spread[c] for c in self.features])
-        return ((values - center) / spread).astype(np.float32)
+        with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, reported by the caller
+            return ((values - center) / spread).astype(np.float32)
+
+    def check_range(self, column: str, values: np.ndarray, where: Callable[[int], str]) -> None:
+        """Refuse new values of a numeric channel far outside the training range
+        (:func:`rnnkit.data.schema.check_in_range`); a wide file's step columns share one channel."""
+        channel = "value" if self.layout == "wide" else column
+        if channel in self.center:
+            check_in_range(column, values, self.center[channel], self.spread[channel], self.scale, where)
 
 
 @dataclass
@@ -120,9 +137,10 @@ def prepare_sequences(config: Config, pre: SequencePreprocessor | None = None) -
     data = config.data
     paths = (data.path, data.val_path, data.test_path)
     frames = []
+    time_format = pre.time_format if pre is not None else None  # one format for every file: see _load
     for code, path in enumerate(paths):
         if path is not None:
-            frame = _load(path, data, config.task)
+            frame, time_format = _load(path, data, config.task, time_format)
             frame["__source__"] = code
             frames.append(frame)
     # Sequences in different files are different sequences, even when their ids coincide.
@@ -131,7 +149,7 @@ def prepare_sequences(config: Config, pre: SequencePreprocessor | None = None) -
     sequence_labels = _constant_labels(frame, data, row_starts, row_lengths, ids, paths) if config.task == "classify" else None
     split = _split(frame["__source__"].to_numpy()[row_starts], sequence_labels, data, config.seed)
     if pre is None:
-        pre = _fit(frame, data, config, split, row_starts, row_lengths, sequence_labels)
+        pre = _fit(frame, data, config, split, row_starts, row_lengths, sequence_labels, _locator(frame, paths), time_format)
     arrays = _arrays(frame, pre, data, row_starts, row_lengths, ids, split, sequence_labels, paths)
     if len(arrays.indices("train")) == 0:
         raise DataError(f"{data.path}: no training sequences after the split; lower data.split fractions or add sequences")
@@ -147,9 +165,14 @@ def prepare_sequences(config: Config, pre: SequencePreprocessor | None = None) -
 
 
 def prepare_sequence_file(pre: SequencePreprocessor, path: str | Path) -> SequenceArrays:
-    """Every sequence of a new labelled file, encoded as in training (all in split ``test``)."""
+    """Every sequence of a new labelled file, encoded as in training (all in split ``test``).
+
+    Raises:
+        DataError: bad cells, unknown labels, or a value far outside the training range.
+    """
     data = pre_as_data(pre, path)
-    frame = _order(_load(path, data, pre.task), data, pre.task, path)
+    frame, _ = _load(path, data, pre.task, pre.time_format, check=pre.check_range)
+    frame = _order(frame, data, pre.task, path)
     row_starts, row_lengths, ids = _group_rows(frame, data, pre.task)
     paths = (path, path, path)
     labels = _constant_labels(frame, data, row_starts, row_lengths, ids, paths) if pre.task == "classify" else None
@@ -188,6 +211,7 @@ def pre_as_data(pre: SequencePreprocessor, path: str | Path) -> DataConfig:
         path=str(path),
         id=pre.id,
         time=pre.time,
+        time_format=pre.time_format,
         layout=pre.layout,
         features=pre.wide_columns if pre.layout == "wide" else pre.features,
         target=pre.target,
@@ -211,6 +235,7 @@ class SequenceStream:
         self.path = Path(path)
         self.chunk_rows = chunk_rows
         self.data = pre_as_data(pre, path)
+        self.time_format = pre.time_format  # None in runs of older rnnkit: inferred from the first chunk
         inputs = pre.wide_columns if pre.layout == "wide" else pre.features
         self.columns = [c for c in (pre.id, pre.time) if c] + list(inputs)
         self.sequences = 0
@@ -251,13 +276,20 @@ class SequenceStream:
             yield self._encode(pending)
 
     def _prepare(self, chunk: pd.DataFrame, offset: int) -> pd.DataFrame:
+        """The one place a chunk of predict input is checked: cells, times in the run's format (the
+        same for every chunk), and numeric values far outside the training range."""
         chunk = chunk.reset_index(drop=True).assign(__row__=lambda f: f.index + offset)
+        check = self.pre.check_range
         if self.pre.layout == "wide":
-            return _wide_to_long(chunk, self.data, self.pre.wide_columns, self.path, row_offset=offset)
+            return _wide_to_long(chunk, self.data, self.pre.wide_columns, self.path, row_offset=offset, check=check)
         if self.pre.is_text and self.pre.task == "classify":
             return _check_text(chunk, self.pre.features[0], self.path, offset)
+        if self.time_format is None:
+            self.time_format = time_format_of(chunk, self.data, self.path, offset)
         numeric = [] if self.pre.is_text else list(self.pre.features)
-        return clean_frame(chunk, self.data, self.path, row_offset=offset, numeric=numeric)
+        return clean_frame(
+            chunk, self.data, self.path, row_offset=offset, numeric=numeric, time_format=self.time_format, check=check
+        )
 
     def _check_contiguous(self, frame: pd.DataFrame, finished: set) -> None:
         key = self.pre.id
@@ -289,24 +321,30 @@ class SequenceStream:
 # --------------------------------------------------------------------------------------------
 
 
-def _load(path: str | Path, data: DataConfig, task: str) -> pd.DataFrame:
+def _load(
+    path: str | Path, data: DataConfig, task: str, time_format: str | None = None, check=None
+) -> tuple[pd.DataFrame, str | None]:
+    """One file's rows, cleaned, and the format its time column was parsed with: ``time_format``
+    (resolved from an earlier file), else :func:`time_format_of` this one. ``check`` as in clean_frame."""
     if data.layout == "wide":
         features = wide_columns(path, data)
         frame = read_table(path, [c for c in (data.id, data.target) if c] + list(features), text=_text_columns(data))
-        return _wide_to_long(frame, data, features, path)
+        return _wide_to_long(frame, data, features, path, check=check), None
     names = [c for c in (data.id, data.time, *(data.features or []), data.target) if c]
     frame = read_table(path, list(dict.fromkeys(names)), text=_text_columns(data))
     frame["__line__"] = np.arange(len(frame))  # row position in its file, for error messages
     if data.target is not None:
         frame[data.target] = _label_strings(frame[data.target], path, data.target)
     if data.tokenize is not None and task == "classify":
-        return _check_text(frame.reset_index(drop=True), data.features[0], path, 0)
+        return _check_text(frame.reset_index(drop=True), data.features[0], path, 0), None
     numeric = [] if data.tokenize else list(data.features or [])
-    frame = clean_frame(frame, data, path, numeric=numeric)  # ordering and ffill follow in _order
+    time_format = time_format or time_format_of(frame, data, path)
+    # Ordering and ffill follow in _order.
+    frame = clean_frame(frame, data, path, numeric=numeric, time_format=time_format, check=check)
     if data.target is not None and frame[data.target].isna().any():
         row = int(np.flatnonzero(frame[data.target].isna().to_numpy())[0])
         raise DataError(f"{path}: {line_namer(path)(row)}, column '{data.target}': missing label")
-    return frame
+    return frame, time_format
 
 
 def wide_columns(path, data) -> list[str]:
@@ -322,8 +360,11 @@ def _check_text(frame: pd.DataFrame, column: str, path, offset: int) -> pd.DataF
     return frame
 
 
-def _wide_to_long(frame: pd.DataFrame, data, features: list[str], path: str | Path, row_offset: int = 0) -> pd.DataFrame:
-    """One row per sequence (columns = steps) to long rows; trailing empty cells shorten a sequence."""
+def _wide_to_long(
+    frame: pd.DataFrame, data, features: list[str], path: str | Path, row_offset: int = 0, check=None
+) -> pd.DataFrame:
+    """One row per sequence (columns = steps) to long rows; trailing empty cells shorten a sequence.
+    ``check`` as in clean_frame, called per step column."""
     base = line_namer(path)
     line = lambda position: base(position + row_offset)  # noqa: E731
     has_labels = data.target is not None and data.target in frame
@@ -343,6 +384,9 @@ def _wide_to_long(frame: pd.DataFrame, data, features: list[str], path: str | Pa
     if np.isinf(values).any():
         row, col = np.argwhere(np.isinf(values))[0]
         raise DataError(f"{path}: {line(int(row))}, column '{features[col]}': not a finite number")
+    if check is not None:
+        for index, column in enumerate(features):
+            check(column, values[:, index], lambda row: f"{path}: {line(row)}")
     if (lengths == 0).any():
         row = int(np.flatnonzero(lengths == 0)[0])
         raise DataError(f"{path}: {line(row)}: the sequence has no values")
@@ -421,6 +465,13 @@ def _arrays(
     else:
         labels = pre.label_ids(frame[pre.target], where)
     values, starts, lengths = _encode_spans(frame, pre, row_starts, row_lengths)
+    if not pre.is_text:
+        for index, column in enumerate(pre.features):
+            finite = np.isfinite(values[:, index])
+            if not finite.all():
+                row = int(np.argmin(finite))
+                value = float(frame[column].iat[row])
+                raise too_large(where(row), column, value, BEYOND_FLOAT32)
     return SequenceArrays(values, starts, lengths, labels, ids, split, _times(frame, data))
 
 
@@ -467,7 +518,9 @@ def _split(source: np.ndarray, labels: list | None, data: DataConfig, seed: int)
     return split
 
 
-def _fit(frame, data: DataConfig, config: Config, split, starts, lengths, sequence_labels) -> SequencePreprocessor:
+def _fit(
+    frame, data: DataConfig, config: Config, split, starts, lengths, sequence_labels, where, time_format: str | None
+) -> SequencePreprocessor:
     train_sequences = np.flatnonzero(split == 0)
     train_rows = np.concatenate([np.arange(starts[i], starts[i] + lengths[i]) for i in train_sequences])
     features = list(data.features) if data.layout == "long" else ["value"]
@@ -485,12 +538,8 @@ def _fit(frame, data: DataConfig, config: Config, split, starts, lengths, sequen
         train = frame[features].iloc[train_rows].to_numpy(dtype=np.float64)
         for index, column in enumerate(features):
             values = train[:, index]
-            if data.scale == "standard":
-                center[column], spread[column] = float(values.mean()), _safe(values.std())
-            elif data.scale == "minmax":
-                center[column], spread[column] = float(values.min()), _safe(values.max() - values.min())
-            else:
-                center[column], spread[column] = 0.0, 1.0
+            center[column], spread[column] = scale_statistics(values, data.scale)
+            check_statistics(column, values, center[column], spread[column], lambda i: where(train_rows[i]))
     train_lengths = lengths[train_sequences]
     if data.tokenize is not None and config.task == "classify":
         texts = frame[features[0]].iloc[train_sequences]
@@ -514,6 +563,7 @@ def _fit(frame, data: DataConfig, config: Config, split, starts, lengths, sequen
         lowercase=data.lowercase,
         vocab=vocab,
         dtypes={c: str(frame[c].dtype) for c in frame.columns if not c.startswith("__")},
+        time_format=time_format,
     )
 
 
@@ -532,8 +582,3 @@ def _natural(label: str):
         return (0, float(label), str(label))
     except (TypeError, ValueError):
         return (1, 0.0, str(label))
-
-
-def _safe(value: float) -> float:
-    value = float(value)
-    return value if np.isfinite(value) and value > 1e-12 else 1.0

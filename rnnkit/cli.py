@@ -164,7 +164,8 @@ def train(config: Path | None, overrides: tuple[str, ...], run_dir: Path | None,
     """Validate CONFIG, build data and model, fit, and write a run folder.
 
     With --resume RUN, continue RUN instead; only train.epochs, train.early_stopping, output,
-    train.distribute, train.jit_compile and train.tensorboard may change (through CONFIG or --set).
+    train.distribute, train.worker_timeout, train.jit_compile and train.tensorboard may change
+    (through CONFIG or --set).
     """
     from rnnkit.config import load_config
 

@@ -9,6 +9,7 @@ This module never imports TensorFlow: ``rnnkit validate`` and config errors must
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from datetime import datetime, timezone
 from pathlib import Path
@@ -770,7 +771,9 @@ def _resolve_paths(raw: dict[str, Any], base: Path, only: dict[str, Any] | None 
         if isinstance(value, str) and value:
             if "://" in value:
                 continue  # left for the data reader to refuse with a clear message
-            data[key] = str((base / Path(value).expanduser()).resolve())
+            # Absolute but not resolved: a symlink stays a link, so that messages name the path as
+            # written and a link to a device or a link loop is refused by the reader, not here.
+            data[key] = os.path.abspath(base / Path(value).expanduser())
 
 
 def _section_model(loc: tuple) -> type[BaseModel] | None:

@@ -143,8 +143,8 @@ def resume(
     Args:
         run_path: the run folder.
         config: a config to continue with; only ``train.epochs``, ``train.early_stopping``,
-            ``output``, ``train.distribute``, ``train.jit_compile`` and ``train.tensorboard`` may
-            differ from the run's.
+            ``output``, ``train.distribute``, ``train.worker_timeout``, ``train.jit_compile`` and
+            ``train.tensorboard`` may differ from the run's.
         overrides: ``--set`` items applied over the run's (or the given) config.
         verbose, report: as for :func:`train`.
 

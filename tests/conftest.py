@@ -33,6 +33,29 @@ def one_line_error(result, code: int, *fragments: str) -> str:
     return lines[0]
 
 
+def snapshot(*roots: Path) -> dict[str, tuple[int, int]]:
+    """Size and modification time of every regular file under ``roots``. ``.lock`` is left out: it
+    records the pid of whoever last held the run folder's lock, and rewriting it is its purpose."""
+    files = {}
+    for root in roots:
+        for path in Path(root).rglob("*"):
+            if path.is_file() and path.name != ".lock":
+                stat = path.stat()
+                files[str(path)] = (stat.st_size, stat.st_mtime_ns)
+    return files
+
+
+def assert_refused(args, code: int, fragments, *roots: Path) -> str:
+    """Run the CLI in-process and assert the documented refusal: exit ``code``, exactly one
+    ``rnnkit: error:`` line on stderr holding every fragment, and no file under ``roots`` created,
+    changed or removed. Returns the line."""
+    before = snapshot(*roots)
+    result = run_cli(*args)
+    line = one_line_error(result, code, *fragments)
+    assert snapshot(*roots) == before, "files were created, changed or removed"
+    return line
+
+
 def make_series(
     n_series: int = 3, length: int = 60, seed: int = 0, trend: float = 0.0, start: str = "2024-01-01"
 ) -> pd.DataFrame:

@@ -11,6 +11,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from rnnkit.progress import Reporter, epoch_line
 from rnnkit.runs import RunFolder, atomic_write, fault_point
 
 
@@ -28,12 +29,26 @@ class RunRecorder(keras.callbacks.Callback):
         patience: epochs without improvement before stopping (None: never).
         min_delta: smallest change that counts as an improvement.
         state: training state of a checkpoint to continue from.
+        epochs: the planned number of epochs (named in each epoch's line).
+        progress: told each epoch once it is saved; the same line goes to train.log.
     """
 
-    def __init__(self, run: RunFolder, monitor: str, patience: int | None, min_delta: float, state: dict | None = None) -> None:
+    def __init__(
+        self,
+        run: RunFolder,
+        monitor: str,
+        patience: int | None,
+        min_delta: float,
+        state: dict | None = None,
+        *,
+        epochs: int = 0,
+        progress: Reporter | None = None,
+    ) -> None:
         super().__init__()
         state = state or {}
         self.run = run
+        self.epochs = epochs
+        self.progress = progress or Reporter()
         self.monitor = monitor
         self.patience = patience
         self.min_delta = min_delta
@@ -98,6 +113,8 @@ class RunRecorder(keras.callbacks.Callback):
         self.run.commit_checkpoints(self.model.save, ("last", "best") if improved else ("last",), state)
         atomic_write(self.run.history, _csv_text(self.rows))
         self.run.write_status("running", epoch=number, best_epoch=self.best_epoch)
+        self.run.append_log(epoch_line(number, self.epochs, logs, seconds, eta=None))
+        self.progress.epoch(number, self.epochs, logs, seconds)
         if self.should_stop():
             self.model.stop_training = True
 

@@ -19,6 +19,7 @@ from rnnkit import __version__
 from rnnkit.errors import EXIT_SIGINT, EXIT_SIGPIPE, EXIT_SIGTERM, ResourceError, RnnkitError, Terminated
 from rnnkit.files import describe_os_error
 from rnnkit.process import limit_malloc_arenas
+from rnnkit.progress import ConsoleReporter
 
 
 class _Group(click.Group):
@@ -100,8 +101,16 @@ def echo(text: str = "") -> None:
         raise _StdoutFailed(f"standard output: cannot write: {describe_os_error(exc)}") from None
 
 
-def _note(text: str) -> None:
-    click.echo(f"rnnkit: {text}", err=True)
+def _bars() -> bool:
+    # Live bars only when both streams are a terminal: a bar in a log file is noise.
+    return sys.stderr.isatty() and sys.stdout.isatty()
+
+
+class _TrainReporter(ConsoleReporter):
+    """Names the run folder on standard output, as the first line of every ``train``."""
+
+    def run_folder(self, path: Path) -> None:
+        echo(f"run: {path}")
 
 
 def _silence_stdout() -> None:
@@ -138,6 +147,7 @@ MAX_PREDICT_BATCH = 65_536
 MAX_CHUNK_ROWS = 10_000_000
 MAX_GENERATE_LENGTH = 1_000_000
 
+_quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress lines or bars on stderr.")
 _set_option = click.option(
     "--set",
     "overrides",
@@ -176,16 +186,11 @@ def train(config: Path | None, overrides: tuple[str, ...], run_dir: Path | None,
     resolved = load_config(config, overrides) if config is not None else None
     from rnnkit import training
 
-    verbose = 1 if (not quiet and sys.stdout.isatty()) else 0
-    report = None if quiet else _note
+    progress = None if quiet else _TrainReporter(bars=_bars())
     if resume_run is not None:
-        result = training.resume(
-            resume_run, config=resolved, overrides=() if resolved else overrides, verbose=verbose, report=report
-        )
+        result = training.resume(resume_run, config=resolved, overrides=() if resolved else overrides, progress=progress)
     else:
-        result = training.train(resolved, run_dir=run_dir, verbose=verbose, report=report)
-    for warning in result.warnings:
-        click.echo(f"rnnkit: warning: {warning}", err=True)
+        result = training.train(resolved, run_dir=run_dir, progress=progress)
     if result.run_dir is None:  # a multi-worker run's other workers: the chief wrote the run folder
         echo(
             f"{result.worker.describe()}: {result.epochs_run} epoch(s) in step with the chief, which wrote the run folder; "
@@ -195,7 +200,6 @@ def train(config: Path | None, overrides: tuple[str, ...], run_dir: Path | None,
     if quiet:
         echo(str(result.run_dir))
         return
-    echo(f"run: {result.run_dir}")
     if result.worker.count > 1:
         echo(f"chief of {result.worker.count} workers; weights sha256 {result.weights_sha256}")
     echo(f"epochs: {result.epochs_run}, best epoch {result.best_epoch} ({result.monitor} {result.best_value:.5g})")
@@ -266,8 +270,8 @@ def predict(
     if result.short_series:
         click.echo(f"rnnkit: warning: {result.short_series} series have fewer rows than the window and got no forecast", err=True)
     echo(
-        f"wrote {result.rows} predictions for {result.series} series or sequences "
-        f"({result.input_rows} input rows) to {result.output}"
+        f"wrote {_count(result.rows, 'prediction')} for {_count(result.series, 'series', 'series')} or sequences "
+        f"({_count(result.input_rows, 'input row')}) to {result.output}"
     )
 
 
@@ -356,7 +360,8 @@ def runs(folder: Path, sort_key: str | None, desc: bool, filters: tuple[str, ...
 @_set_option
 @click.option("--trials", type=click.IntRange(min=1), help="Trials in all, finished ones included (sets sweep.trials).")
 @click.option("--method", type=click.Choice(["grid", "random", "bayes"]), help="How trials are chosen (sets sweep.method).")
-def sweep(config: Path, overrides: tuple[str, ...], trials: int | None, method: str | None) -> None:
+@_quiet_option
+def sweep(config: Path, overrides: tuple[str, ...], trials: int | None, method: str | None, quiet: bool) -> None:
     """Hyperparameter search over CONFIG's sweep.params; run it again to continue it.
 
     Each trial is a run folder in sweep.dir (default sweeps/<name>); the leaderboard, best trial
@@ -369,9 +374,10 @@ def sweep(config: Path, overrides: tuple[str, ...], trials: int | None, method: 
     resolved = load_config(config, overrides + extra)
     from rnnkit import sweep as sweeps
 
-    result = sweeps.run_sweep(resolved, source=str(config), progress=lambda row: echo(sweeps.format_trial(row)))
-    for warning in result.warnings:
-        click.echo(f"rnnkit: warning: {warning}", err=True)
+    result = sweeps.run_sweep(resolved, source=str(config), progress=None if quiet else ConsoleReporter(bars=_bars()))
+    if not quiet:
+        for warning in result.warnings:
+            click.echo(f"rnnkit: warning: {warning}", err=True)
     echo(sweeps.format_leaderboard(result))
     echo(f"sweep: {result.sweep_dir} ({result.finished} of {result.target} trials finished, {result.trials_run} run now)")
 
@@ -379,6 +385,10 @@ def sweep(config: Path, overrides: tuple[str, ...], trials: int | None, method: 
 def main() -> None:
     """Console entry point."""
     cli(prog_name="rnnkit")
+
+
+def _count(number: int, singular: str, plural: str | None = None) -> str:
+    return f"{number:,} {singular if number == 1 else plural or singular + 's'}"
 
 
 def _raise_terminated(signum, frame) -> None:

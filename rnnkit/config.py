@@ -666,27 +666,38 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
     Raises:
         ConfigError: unreadable file, invalid YAML, unknown key, wrong type or value.
     """
-    source = str(path) if path is not None else "--set"
-    raw: Any = {}
-    if path is not None:
-        path = Path(path)
-        text = read_config_text(path)
-        raw = parse_yaml(text, source)
-        if raw is None:
-            raise ConfigError(
-                f"{path}: config is empty; expected a mapping with at least data.path, data.features and data.target"
-            )
-        if not isinstance(raw, dict):
-            raise ConfigError(
-                f"{path}: top level must be a mapping of sections (data, model, train, ...). Received: {type(raw).__name__}"
-            )
-        _resolve_paths(raw, path.parent.resolve())
-    parsed = parse_overrides(overrides)
-    set_paths = {k: v for k, v in parsed.items() if k in PATH_KEYS or k == "data"}
-    merged = apply_overrides(raw, parsed)
-    if set_paths:
-        _resolve_paths(merged, (base_dir or Path.cwd()).resolve(), only=set_paths)
-    return validate_config(merged, source, set_keys=list(parsed))
+    if path is None:
+        return build_config({}, parse_overrides(overrides), source="--set", base_dir=base_dir)
+    path = Path(path)
+    raw = parse_yaml(read_config_text(path), str(path))
+    if raw is None:
+        raise ConfigError(f"{path}: config is empty; expected a mapping with at least data.path, data.features and data.target")
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{path}: top level must be a mapping of sections (data, model, train, ...). Received: {type(raw).__name__}"
+        )
+    _resolve_paths(raw, path.parent.resolve())
+    return build_config(raw, parse_overrides(overrides), source=str(path), base_dir=base_dir)
+
+
+def build_config(
+    raw: dict[str, Any], overrides: dict[str, Any], *, source: str = "config", base_dir: Path | None = None
+) -> Config:
+    """Validate a config mapping (its data paths absolute or relative to ``base_dir``) with
+    ``{dotted.key: value}`` overrides applied.
+
+    Args:
+        raw: the sections, as a YAML file holds them.
+        overrides: values by dotted key; relative data paths among them (and in ``raw``) are
+            resolved against ``base_dir`` (default: the current directory).
+        source: how messages name where ``raw`` came from.
+
+    Raises:
+        ConfigError: naming the key (``--set KEY`` for an override).
+    """
+    merged = apply_overrides(raw, overrides)
+    _resolve_paths(merged, (base_dir or Path.cwd()).resolve())  # absolute paths stay as they are
+    return validate_config(merged, source, set_keys=list(overrides))
 
 
 def read_config_text(path: Path, error: type[RnnkitError] = ConfigError) -> str:
@@ -760,13 +771,12 @@ def _deep_copy(value: Any) -> Any:
     return value
 
 
-def _resolve_paths(raw: dict[str, Any], base: Path, only: dict[str, Any] | None = None) -> None:
+def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
+    # Relative data paths become absolute (from base); absolute ones stay as they are.
     data = raw.get("data")
     if not isinstance(data, dict):
         return
     for key in ("path", "val_path", "test_path"):
-        if only is not None and f"data.{key}" not in only and "data" not in only:
-            continue
         value = data.get(key)
         if isinstance(value, str) and value:
             if "://" in value:

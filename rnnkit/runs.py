@@ -108,48 +108,62 @@ class RunFolder:
     plots = property(lambda self: self.root / "plots")
     manifest = property(lambda self: self.root / "checkpoints" / "manifest.json")
     lock_file = property(lambda self: self.root / ".lock")
+    log = property(lambda self: self.root / "train.log")
 
     def checkpoint(self, name: str) -> Path:
         return self.root / "checkpoints" / f"{name}.keras"
 
+    @staticmethod
+    def plan(output_dir: str | Path, name: str, run_dir: str | Path | None = None) -> Path:
+        """The folder :meth:`create` will make, known before the data is read so that it can be
+        named at once: ``run_dir``, or ``<output_dir>/<name>-<YYYYmmdd-HHMMSS>`` (``-2``, ``-3``
+        ... appended if that exists).
+
+        Raises:
+            RunError: ``run_dir`` is a file, or a folder that is not empty.
+        """
+        if run_dir is not None:
+            _check_new_folder(Path(run_dir))
+            return Path(run_dir)
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        root = Path(output_dir) / f"{name}-{stamp}"
+        suffix = 1
+        while root.exists():
+            suffix += 1
+            root = Path(output_dir) / f"{name}-{stamp}-{suffix}"
+        return root
+
     @classmethod
-    def create(cls, output_dir: str | Path, name: str, run_dir: str | Path | None = None) -> RunFolder:
+    def create(
+        cls, output_dir: str | Path, name: str, run_dir: str | Path | None = None, planned: Path | None = None
+    ) -> RunFolder:
         """Create a new, empty run folder; never reuse an existing one.
 
-        Without ``run_dir`` the folder is ``<output_dir>/<name>-<YYYYmmdd-HHMMSS>`` (``-2``, ``-3``
-        ... appended if that exists).
+        The folder is ``planned`` (from :meth:`plan`) or, if another process has taken that name
+        meanwhile, the next free ``-2``, ``-3`` ... name; with ``run_dir``, exactly that folder.
 
         Raises:
             RunError: ``run_dir`` exists and is not empty.
             ResourceError: the folder cannot be created.
         """
+        root = planned if planned is not None else cls.plan(output_dir, name, run_dir)
         try:
             if run_dir is not None:
-                root = Path(run_dir)
-                if root.exists() and not root.is_dir():
-                    raise RunError(f"{root}: --run-dir is an existing file; choose a new folder name")
-                if root.exists() and any(root.iterdir()):
-                    raise RunError(
-                        f"{root}: run folder already exists and is not empty; choose another --run-dir, "
-                        f"remove it, or continue it with 'rnnkit train --resume {root}'"
-                    )
+                _check_new_folder(root)
                 root.mkdir(parents=True, exist_ok=True)
             else:
-                parent = Path(output_dir)
-                parent.mkdir(parents=True, exist_ok=True)
-                stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-                root = parent / f"{name}-{stamp}"
-                suffix = 1
+                root.parent.mkdir(parents=True, exist_ok=True)
+                base, suffix = root, 1
                 while True:
                     try:
                         root.mkdir()
                         break
                     except FileExistsError:
                         suffix += 1
-                        root = parent / f"{name}-{stamp}-{suffix}"
+                        root = base.with_name(f"{base.name}-{suffix}")
             (root / "checkpoints").mkdir(exist_ok=True)
         except OSError as exc:
-            raise ResourceError(f"{exc.filename or output_dir}: cannot create run folder: {exc.strerror}") from None
+            raise ResourceError(f"{exc.filename or output_dir}: cannot create run folder: {describe_os_error(exc)}") from None
         return cls(root)
 
     @classmethod
@@ -179,7 +193,7 @@ class RunFolder:
         Raises:
             RunError: naming the link.
         """
-        for name in ("checkpoints", "plots", "plots/files", "export", "tensorboard", self.lock_file.name):
+        for name in ("checkpoints", "plots", "plots/files", "export", "tensorboard", self.lock_file.name, self.log.name):
             path = self.root / name
             if path.is_symlink():
                 raise RunError(
@@ -251,6 +265,25 @@ class RunFolder:
             yield
         finally:
             handle.close()
+
+    def append_log(self, text: str) -> None:
+        """Append a timestamped line to train.log: what training said, epoch by epoch.
+
+        Appended, not rewritten (a run of many epochs would rewrite it each epoch); a crash can
+        cut its last line short, never an earlier one. Best effort: a log that cannot be written
+        never stops training (a full disk stops it at the next checkpoint, with its own error).
+        """
+        line = f"{_dt.datetime.now():%Y-%m-%d %H:%M:%S} {text}\n".encode()
+        try:
+            fd = os.open(self.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError:
+            return
+        try:
+            os.write(fd, line)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
 
     def remove_stale_temps(self) -> list[Path]:
         """Delete temp files left by a killed writer; call only while holding :meth:`lock`."""
@@ -444,6 +477,16 @@ class RunFolder:
                 metrics[key] = value
         self.write_json(self.metrics, metrics)
         return metrics
+
+
+def _check_new_folder(root: Path) -> None:
+    if root.exists() and not root.is_dir():
+        raise RunError(f"{root}: --run-dir is an existing file; choose a new folder name")
+    if root.is_dir() and any(root.iterdir()):
+        raise RunError(
+            f"{root}: run folder already exists and is not empty; choose another --run-dir, "
+            f"remove it, or continue it with 'rnnkit train --resume {root}'"
+        )
 
 
 def sha256_file(path: Path) -> str:

@@ -17,7 +17,7 @@ import io
 import json
 import logging
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +36,7 @@ from rnnkit.errors import (
     RunError,
     Terminated,
 )
+from rnnkit.progress import Reporter
 from rnnkit.runs import RunFolder, atomic_write
 from rnnkit.tasks import get_task
 
@@ -75,7 +76,7 @@ class _TrialFailed(Exception):
     """A trial ended without a value (diverged, or params that make no valid run); the sweep goes on."""
 
 
-def run_sweep(config: Config, *, source: str = "config", progress: Callable[[dict[str, Any]], None] | None = None) -> SweepResult:
+def run_sweep(config: Config, *, source: str = "config", progress: Reporter | None = None) -> SweepResult:
     """Run (or continue) the hyperparameter sweep described by ``config.sweep``.
 
     Each trial applies its params to the config as dotted overrides and trains an ordinary run
@@ -87,7 +88,8 @@ def run_sweep(config: Config, *, source: str = "config", progress: Callable[[dic
     Args:
         config: a validated config with a ``sweep`` section.
         source: the config file, named in error messages.
-        progress: called with each trial's leaderboard row as soon as the trial ends.
+        progress: told of each trial as it ends (its leaderboard row, trials done and left, ETA)
+            and, labelled with the trial, of each trial's epochs. Default: silent.
 
     Returns:
         The leaderboard (also written to ``leaderboard.csv``) and what this call ran.
@@ -128,7 +130,7 @@ def run_sweep(config: Config, *, source: str = "config", progress: Callable[[dic
         raise ResourceError(f"{folder}: cannot create sweep folder: {exc.strerror}") from None
 
     with RunFolder(folder).lock(), _quiet_optuna() as optuna:
-        sweep = _Sweep(optuna, config, folder, metric, target, progress)
+        sweep = _Sweep(optuna, config, folder, metric, target, progress or Reporter())
         atomic_write(folder / CONFIG_FILE, dump_yaml(config_to_dict(config)))
         ran = sweep.run()
         rows = sweep.write_leaderboard()
@@ -166,7 +168,7 @@ def format_trial(row: dict[str, Any]) -> str:
 class _Sweep:
     """One sweep folder's study, and the objective that turns a trial into a run folder."""
 
-    def __init__(self, optuna, config: Config, folder: Path, metric: str, target: int, progress) -> None:
+    def __init__(self, optuna, config: Config, folder: Path, metric: str, target: int, progress: Reporter) -> None:
         self.optuna = optuna
         self.config = config
         self.spec = config.sweep
@@ -259,6 +261,7 @@ class _Sweep:
         tf_logger = logging.getLogger("tensorflow")
         tf_level = tf_logger.level
         tf_logger.setLevel(logging.ERROR)
+        self.trials = self.progress.task("sweep", total=remaining, unit="trials")
         try:
             self.study.optimize(
                 self._objective, n_trials=remaining, catch=(_TrialFailed,), callbacks=[self._after_trial], gc_after_trial=True
@@ -275,6 +278,7 @@ class _Sweep:
             self._write_leaderboard_best_effort()
             raise
         finally:
+            self.trials.close()
             tf_logger.setLevel(tf_level)
         return self._started() - before
 
@@ -288,7 +292,9 @@ class _Sweep:
         pruning = _pruning_callback(trial, self.metric)
         try:
             config = validate_config(apply_overrides(self.base, params), f"{self.folder} trial {trial.number}")
-            result = training.train(config, run_dir=run_dir, callbacks=[pruning])
+            result = training.train(
+                config, run_dir=run_dir, callbacks=[pruning], progress=self.progress.labelled(f"trial {trial.number}")
+            )
         except (ConfigError, DataError) as exc:
             # These params make no valid run (say a window longer than the series): a finished outcome.
             self._end(trial, "invalid", reason=str(exc))
@@ -336,8 +342,8 @@ class _Sweep:
     def _after_trial(self, study, trial) -> None:
         study.sampler = self._sampler()
         rows = self.write_leaderboard()
-        if self.progress is not None:
-            self.progress(next(row for row in rows if row["trial"] == trial.number))
+        self.progress.note(format_trial(next(row for row in rows if row["trial"] == trial.number)))
+        self.trials.advance()
 
     def _started(self) -> int:
         waiting = self.optuna.trial.TrialState.WAITING

@@ -29,6 +29,7 @@ from rnnkit.config import (
 from rnnkit.distribute import Worker, check_tf_config, wait_for_cluster
 from rnnkit.errors import ConfigError, DataError, DivergedError, Interrupted, ResourceError, RunError, Terminated
 from rnnkit.files import describe_os_error, regular_file
+from rnnkit.progress import Reporter
 from rnnkit.resources import check_inference_fits, check_training_fits
 from rnnkit.runs import RunFolder, atomic_write, sha256_file
 from rnnkit.tasks import get_task, load_preprocessor
@@ -80,9 +81,8 @@ def train(
     config: Config,
     *,
     run_dir: str | Path | None = None,
-    verbose: int = 0,
     callbacks: list | None = None,
-    report: Callable[[str], None] | None = None,
+    progress: Reporter | None = None,
 ) -> TrainResult:
     """Fit a model and write a complete run folder.
 
@@ -94,11 +94,10 @@ def train(
         config: the validated config.
         run_dir: exact run folder to create (must not exist or be empty); default
             ``<output.dir>/<name>-<timestamp>``.
-        verbose: Keras progress display: 0 silent, 1 progress bar, 2 one line per epoch.
         callbacks: extra Keras callbacks for the training loop, called after the one that records the
             run folder (so each epoch's checkpoint is committed first); ``rnnkit.sweep`` prunes with one.
-        report: called with a line of news for the user (e.g. which workers a multi-worker cluster
-            still waits for).
+        progress: told the run folder first (before the data is read), then warnings and each
+            epoch; the same lines go to the run's ``train.log``. Default: silent.
 
     Returns:
         The run folder, epochs run, best epoch and metrics.
@@ -108,22 +107,32 @@ def train(
         DivergedError: the loss became NaN or infinite (status ``diverged``).
         Interrupted: SIGINT or SIGTERM (status ``interrupted``).
     """
+    progress = progress or Reporter()
     worker = check_tf_config(config.train.distribute)
     _check_optional_packages(config)
+    planned = RunFolder.plan(config.output.dir, config.name, run_dir) if worker.chief else None
+    if planned is not None:
+        progress.run_folder(planned)
     task = get_task(config.task)
     pre, data = task.prepare(config)
     _check_fits(config, task, pre, data)
     pre.sources = data_fingerprints(config)
     if config.train.distribute not in _STRATEGIES:
-        wait_for_cluster(worker, config.train.worker_timeout, report)
+        wait_for_cluster(worker, config.train.worker_timeout, progress.note)
     _, keras = _import_tensorflow(config.seed, start=lambda tf: _strategy(tf, config.train.distribute))
 
     def create(scratch: Path | None) -> RunFolder:
-        return RunFolder.create(scratch, config.name) if scratch else RunFolder.create(config.output.dir, config.name, run_dir)
+        if scratch:
+            return RunFolder.create(scratch, config.name)
+        run = RunFolder.create(config.output.dir, config.name, run_dir, planned=planned)
+        if run.root != planned:  # another process took the name meanwhile
+            progress.run_folder(run.root)
+        return run
 
     with _worker_folder(worker, create) as run, run.lock():
         _write_run_files(run, config, pre)
-        return _fit(run, config, task, pre, data, keras, verbose, resume_state=None, callbacks=callbacks, worker=worker)
+        run.append_log(f"rnnkit {__version__}: training {_describe_model(config, task, pre, data)}")
+        return _fit(run, config, task, pre, data, keras, progress, resume_state=None, callbacks=callbacks, worker=worker)
 
 
 def resume(
@@ -131,8 +140,7 @@ def resume(
     *,
     config: Config | None = None,
     overrides: tuple[str, ...] = (),
-    verbose: int = 0,
-    report: Callable[[str], None] | None = None,
+    progress: Reporter | None = None,
 ) -> TrainResult:
     """Continue an interrupted run from its last complete checkpoint.
 
@@ -146,7 +154,7 @@ def resume(
             ``output``, ``train.distribute``, ``train.worker_timeout``, ``train.jit_compile`` and
             ``train.tensorboard`` may differ from the run's.
         overrides: ``--set`` items applied over the run's (or the given) config.
-        verbose, report: as for :func:`train`.
+        progress: as for :func:`train`.
 
     Raises:
         ConfigError: the data, model or optimizer settings differ from the run's.
@@ -154,11 +162,14 @@ def resume(
         RunError: not a run folder, corrupt checkpoint, or nothing left to train.
         ResourceError: another process holds the run folder.
     """
+    progress = progress or Reporter()
     original = RunFolder.open(run_path)
     wanted = config if config is not None else original.read_config()
     if overrides:
         wanted = validate_config(apply_overrides(config_to_dict(wanted), parse_overrides(overrides)), "--set", list(overrides))
     worker = check_tf_config(wanted.train.distribute)
+    if worker.chief:
+        progress.run_folder(original.root)
     with _worker_folder(worker, lambda scratch: original.copy_to(scratch) if scratch else original) as run, run.lock():
         run.remove_stale_temps()
         stored = run.read_config()
@@ -183,12 +194,27 @@ def resume(
                 f"(--set train.epochs=N) to train further, or start a new run"
             )
         if wanted.train.distribute not in _STRATEGIES:
-            wait_for_cluster(worker, wanted.train.worker_timeout, report)
+            wait_for_cluster(worker, wanted.train.worker_timeout, progress.note)
         _, keras = _import_tensorflow(wanted.seed, start=lambda tf: _strategy(tf, wanted.train.distribute))
         if state is None:
             _clear_progress(run)
         _write_run_files(run, wanted, pre)
-        return _fit(run, wanted, task, pre, data, keras, verbose, resume_state=state, worker=worker)
+        epoch = int(state["epoch"]) if state else 0
+        run.append_log(f"rnnkit {__version__}: resuming at epoch {epoch + 1} of {wanted.train.epochs}")
+        return _fit(run, wanted, task, pre, data, keras, progress, resume_state=state, worker=worker)
+
+
+def _describe_model(config: Config, task: Task, pre, data) -> str:
+    # The first line of train.log: what is trained on what.
+    from rnnkit.resources import parameter_count
+
+    model = config.model
+    weights = parameter_count(model, task.model_shape(pre))
+    layers = f"{'bidirectional ' if model.bidirectional else ''}{model.cell} {model.layer_units}"
+    return (
+        f"a {config.task} model ({layers}, {weights:,} weights) on {task.examples(data, 'train'):,} training examples, "
+        f"for up to {config.train.epochs} epochs"
+    )
 
 
 def _check_fits(config: Config, task: Task, pre, data) -> None:
@@ -219,7 +245,7 @@ def _fit(
     pre,
     data,
     keras,
-    verbose: int,
+    progress: Reporter,
     resume_state,
     callbacks: list | None = None,
     *,
@@ -243,6 +269,9 @@ def _fit(
     if monitor.startswith("val_") and not task.has_split(data, "val"):
         warnings.append(f"no validation data, so train.early_stopping.monitor falls back from {monitor} to {monitor[4:]}")
         monitor = monitor[4:]
+    for warning in warnings:
+        progress.note(f"warning: {warning}")
+        run.append_log(f"warning: {warning}")
     start = 0 if resume_state is None else int(resume_state["epoch"])
     run.write_status("running", epoch=start)
     try:
@@ -251,7 +280,9 @@ def _fit(
             model.compile(optimizer=_optimizer(keras, config))  # the optimizer only: TrainingLoop computes loss and metrics
             model.optimizer.build(model.trainable_variables)
         stopping = config.train.early_stopping
-        recorder = RunRecorder(run, monitor, stopping.patience, stopping.min_delta, resume_state)
+        recorder = RunRecorder(
+            run, monitor, stopping.patience, stopping.min_delta, resume_state, epochs=config.train.epochs, progress=progress
+        )
         if resume_state is not None:
             model.load_weights(run.verified_checkpoint("last"))
             recorder.restore_rng(model, resume_state)
@@ -266,12 +297,13 @@ def _fit(
                 initial_epoch=start,
                 validation=datasets.val,
                 callbacks=[recorder, *_tensorboard(keras, run, config), *(callbacks or ())],
-                verbose=verbose,
+                verbose=1 if progress.bars else 0,
             )
     except (KeyboardInterrupt, Terminated) as exc:
         code = 143 if isinstance(exc, Terminated) else 130
         epoch = _last_checkpoint_epoch(run)
         _best_effort_status(run, "interrupted", epoch=epoch, reason="SIGTERM" if code == 143 else "SIGINT")
+        run.append_log(f"interrupted by {'SIGTERM' if code == 143 else 'SIGINT'}; {epoch} epoch(s) are saved")
         where, folder = _names(run, worker)
         raise Interrupted(
             f"{where}: training interrupted; {epoch} epoch(s) are saved. Resume with: rnnkit train --resume {folder}", code
@@ -289,10 +321,12 @@ def _fit(
         ) from None
     except BaseException as exc:
         _best_effort_status(run, "failed", epoch=_last_checkpoint_epoch(run), reason=f"{type(exc).__name__}: {exc}"[:500])
+        run.append_log(f"failed: {type(exc).__name__}: {exc}"[:500])
         raise
 
     if recorder.diverged_epoch is not None:
         run.write_status("diverged", epoch=recorder.diverged_epoch, reason="loss became NaN or infinite")
+        run.append_log(f"diverged at epoch {recorder.diverged_epoch}: the loss is not finite")
         kept = f"best.keras from epoch {recorder.best_epoch} is untouched" if recorder.best_epoch else "no epoch finished cleanly"
         raise DivergedError(
             f"{run.root}: training diverged at epoch {recorder.diverged_epoch} (loss is not finite); {kept}. "
@@ -316,6 +350,9 @@ def _fit(
     run.write_json(run.metrics, metrics)
     _write_plots(run, task, model, pre, data, metrics, recorder.rows, recorder.best_epoch, monitor)
     run.write_status("complete", epoch=recorder.epochs_done, best_epoch=recorder.best_epoch)
+    run.append_log(
+        f"complete: {recorder.epochs_done} epochs, best epoch {recorder.best_epoch} ({monitor} {recorder.best_value:.5g})"
+    )
     finish_together(tf, strategy)
     return TrainResult(
         run.root, recorder.epochs_done, recorder.best_epoch, monitor, recorder.best_value, metrics, warnings, worker, digest
@@ -330,7 +367,7 @@ def _names(run: RunFolder, worker: Worker) -> tuple[str, str]:
 def _op_error_cause(exc) -> str:
     # TensorFlow's message: "Graph execution error:", "Detected at node ..." and a Python stack, then the cause.
     paragraphs = [p.strip() for p in str(exc.message).split("\n\n") if p.strip()]
-    causes = [p for p in paragraphs if not p.startswith(("Graph execution error", "Detected at node"))]
+    causes = [p for p in paragraphs if not p.startswith(("Graph execution error", "Detected at node", 'File "'))]
     return " ".join((causes[0] if causes else paragraphs[-1] if paragraphs else type(exc).__name__).split())[:300]
 
 

@@ -199,7 +199,7 @@ def test_divergence_exits_6_and_keeps_the_best_checkpoint(tmp_path):
         model={"cell": "simple", "units": [8]},
         train={"epochs": 6, "optimizer": "sgd", "learning_rate": 5.0, "early_stopping": {"patience": None}},
     )
-    result = run_cli("train", config, "--run-dir", tmp_path / "run")
+    result = run_cli("train", config, "--run-dir", tmp_path / "run", "--quiet")
     assert result.exit_code == 6, result.stderr
     assert "training diverged at epoch" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     run = tmp_path / "run"

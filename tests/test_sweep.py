@@ -113,7 +113,7 @@ def test_grid_sweep_interrupted_then_continued_without_rerunning_finished_trials
     interrupt = _InterruptAt("trial-0001")
     monkeypatch.setattr(training, "train", interrupt)
 
-    result = run_cli("sweep", config)
+    result = run_cli("sweep", config, "--quiet")
     line = one_line_error(result, 130, "sweep interrupted", "1 of 2 trials finished")
     assert "again" in line
     board = leaderboard(folder)
@@ -137,9 +137,9 @@ def test_grid_sweep_interrupted_then_continued_without_rerunning_finished_trials
         assert json.loads((folder / run / "status.json").read_text())["state"] == "complete"
         assert (folder / run / "checkpoints" / "best.keras").is_file()
         assert "sweep" not in yaml.safe_load((folder / run / "config.yaml").read_text())
-    # One line per trial as it ends, then the table: the header, then the best trial first.
+    # A line per trial on stderr as it ends; the table on stdout: the header, then the best trial first.
+    assert "rnnkit: trial 2: complete, val_loss " in result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("trial 2: complete, val_loss ")
     header = next(i for i, line in enumerate(lines) if line.split()[:3] == ["trial", "model.cell", "best_epoch"])
     assert lines[header + 1].split()[0] == str(finished["trial"].iloc[0])
     # A finished sweep runs nothing more; a sweep of another config refuses the folder.

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnkit.errors import ConfigError, ResourceError
-from rnnkit.files import describe_os_error, remove_dead_temporaries, temporary_sibling
+from rnnkit.files import describe_os_error, fsync_dir, fsync_tree, remove_dead_temporaries, temporary_sibling
 
 FORMATS = ("savedmodel",)
 
@@ -54,7 +54,9 @@ def export_savedmodel(model, task: str, pre, target: Path) -> dict:
         target.parent.mkdir(parents=True, exist_ok=True)
         remove_dead_temporaries(target.parent)  # left by an export that was killed
         archive.write_out(str(temp), verbose=False)
+        fsync_tree(temp)
         os.replace(temp, target)
+        fsync_dir(target.parent)
     except OSError as exc:
         raise ResourceError(f"{target}: cannot write the SavedModel: {describe_os_error(exc)}") from None
     finally:

@@ -105,6 +105,30 @@ def temporary_sibling(path: str | Path, suffix: str | None = None) -> Path:
     return path.with_name(name)
 
 
+def fsync_dir(folder: Path) -> None:
+    """Flush a folder's entries so a rename survives a power cut (best effort)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(root: Path) -> None:
+    """Flush every file and folder under ``root`` (a SavedModel written by TensorFlow) before it is
+    renamed into place."""
+    for folder, _, names in os.walk(root):
+        for name in names:
+            with open(os.path.join(folder, name), "rb+") as handle:
+                os.fsync(handle.fileno())
+        fsync_dir(Path(folder))
+
+
 def writer_pid(path: Path) -> int | None:
     """The pid in a temporary name made by :func:`temporary_sibling`, or None for any other name."""
     match = _TEMPORARY.match(path.name)

@@ -23,7 +23,7 @@ from typing import Any
 
 from rnnkit.config import Config, load_config
 from rnnkit.errors import ConfigError, ResourceError, RunError
-from rnnkit.files import describe_os_error, file_kind, regular_file, temporary_sibling
+from rnnkit.files import describe_os_error, file_kind, fsync_dir, regular_file, temporary_sibling
 from rnnkit.run_files import (
     RUN_FORMAT,
     STATE_ENTRY,
@@ -75,20 +75,6 @@ def atomic_write(path: Path, writer: Callable[[Path], None] | bytes | str) -> No
     finally:
         if temp.exists():
             temp.unlink()
-
-
-def fsync_dir(folder: Path) -> None:
-    """Flush a folder's entries so a rename survives a power cut (best effort)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 class RunFolder:

@@ -21,8 +21,7 @@ from rnnkit.data.prepare import clean_frame, line_namer, time_format_of
 from rnnkit.data.readers import check_readable, iter_table, read_columns, require_columns, table_format
 from rnnkit.data.schema import Preprocessor
 from rnnkit.errors import ConfigError, DataError, ResourceError
-from rnnkit.files import describe_os_error, file_kind, remove_dead_temporaries, temporary_sibling
-from rnnkit.runs import fsync_dir
+from rnnkit.files import describe_os_error, file_kind, fsync_dir, remove_dead_temporaries, temporary_sibling
 
 
 @dataclass

@@ -8,8 +8,15 @@ status.json and metrics.json of the shapes a run holds), so no test trains a mod
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
+import os
+import pty
+import struct
+import subprocess
+import sys
+import termios
 from pathlib import Path
 
 import pandas as pd
@@ -129,7 +136,7 @@ def runs(*args, columns: int | None = None):
 
 def tables(text: str) -> dict[str, list[list[str]]]:
     """The text tables of ``rnnkit runs`` by heading: each a list of rows of cells (header first).
-    Cells are split on runs of two spaces or more; '-' is an empty cell."""
+    Cells are split on whitespace (no value here holds a space); '-' is an empty cell."""
     found: dict[str, list[list[str]]] = {}
     for block in text.strip().split("\n\n"):
         heading, *lines = block.splitlines()
@@ -434,3 +441,27 @@ def test_damaged_runs_keep_their_reason_in_every_format(tmp_path, schemas, fmt):
     expected = ["forecast (2 runs)", "unknown task (1 run)"]
     assert headings == ([f"**{h.replace(' (', '** (')}" for h in expected] if fmt == "markdown" else expected)
     assert "status.json: state must be one of" in text and "config.yaml: the run's config is not valid" in text
+
+
+def test_on_a_terminal_the_table_fits_its_width_without_being_told(mixed):
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 60, 0, 0))  # 24 rows, 60 columns
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rnnkit", "runs", str(mixed)], stdout=slave, stderr=subprocess.PIPE, env=env
+    )
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the terminal closed: the command has ended
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    assert process.wait(timeout=120) == 0, process.stderr.read()
+    lines = b"".join(chunks).decode().replace("\r\n", "\n").splitlines()
+    assert lines[0] == "forecast (3 runs)" and "hidden" in "\n".join(lines)
+    assert max(len(line) for line in lines) <= 60

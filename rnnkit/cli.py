@@ -8,6 +8,7 @@ that train or run a model, so ``--help`` and config errors are instant.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sys
 import traceback
@@ -347,12 +348,38 @@ def export(run: Path, fmt: str, output: Path | None) -> None:
     metavar="KEY=VALUE",
     help="Keep runs whose column matches (=, !=, <, <=, >, >=); repeatable.",
 )
-def runs(folder: Path, sort_key: str | None, desc: bool, filters: tuple[str, ...]) -> None:
-    """Table of the runs in FOLDER (default: runs): status, task, config values that differ, metrics."""
+@click.option(
+    "--columns",
+    metavar="A,B,...",
+    help="Columns to show, in this order, in one table: run, status, task, epochs, best_epoch, reason, path, "
+    "any dotted config key (model.cell) or metric (test.mae).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json", "markdown"]),
+    default="table",
+    show_default=True,
+    help="table: one per task, fitted to the terminal; csv, json: every column, untruncated; markdown: GitHub tables.",
+)
+def runs(folder: Path, sort_key: str | None, desc: bool, filters: tuple[str, ...], columns: str | None, fmt: str) -> None:
+    """Tables of the runs in FOLDER (default: runs), one per task: status, config values that differ, metrics.
+
+    On a terminal the table fits its width: the least important columns are hidden (a note says
+    which). Piped or redirected, the whole table is printed, unless COLUMNS sets a width.
+    """
     from rnnkit import compare
 
-    columns, rows = compare.compare(compare.list_runs(folder), sort=sort_key, descending=desc, filters=filters)
-    echo(compare.format_table(columns, rows) if rows else f"no runs in {folder}")
+    width = _terminal_width() if fmt == "table" else None
+    echo(compare.report(folder, fmt=fmt, columns=columns, sort=sort_key, descending=desc, filters=filters, width=width))
+
+
+def _terminal_width() -> int | None:
+    # COLUMNS first, as shutil does; a pipe has no width, so `rnnkit runs > runs.txt` keeps every column.
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
 
 
 @cli.command()

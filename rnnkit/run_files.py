@@ -34,7 +34,8 @@ from rnnkit.config import DataConfig
 from rnnkit.errors import RunError
 from rnnkit.files import describe_os_error, regular_file
 
-STATES = ("running", "complete", "interrupted", "failed", "diverged")
+# pruned: a sweep trial that Optuna stopped early; its run folder is whole, like a complete one's.
+STATES = ("running", "complete", "pruned", "interrupted", "failed", "diverged")
 RUN_FORMAT = 1
 CHECKPOINTS = ("best", "last")
 STATE_ENTRY = "rnnkit_state.json"  # training state stored inside each .keras archive

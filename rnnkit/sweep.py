@@ -82,8 +82,8 @@ def run_sweep(config: Config, *, source: str = "config", progress: Reporter | No
     Each trial applies its params to the config as dotted overrides and trains an ordinary run
     folder ``<sweep dir>/trial-NNNN`` with :func:`rnnkit.training.train`. Trials are ranked by
     ``sweep.metric`` at their best epoch. ``bayes`` reports the metric to Optuna after every epoch
-    and stops trials that trail the median (status ``pruned``; their run folder is complete and
-    holds the best checkpoint up to that epoch).
+    and stops trials that trail the median (status ``pruned``, in the leaderboard and in the
+    trial's status.json; their run folder is whole and holds the best checkpoint up to that epoch).
 
     Args:
         config: a validated config with a ``sweep`` section.
@@ -321,7 +321,12 @@ class _Sweep:
             self._end(trial, "invalid", reason=f"no finite {self.metric} at any epoch")
             raise _TrialFailed(f"no finite {self.metric}")
         if pruning.pruned_at is not None:
-            self._end(trial, "pruned", reason=f"trailed the median at epoch {pruning.pruned_at}")
+            reason = f"trailed the median at epoch {pruning.pruned_at}"
+            # train() ended the run as complete; the run folder says what the leaderboard says.
+            run = RunFolder(result.run_dir)
+            with run.lock():
+                run.write_status("pruned", epoch=result.epochs_run, best_epoch=result.best_epoch, reason=reason)
+            self._end(trial, "pruned", reason=reason)
             raise self.optuna.TrialPruned()
         self._end(trial, "complete")
         return value

@@ -362,14 +362,14 @@ def test_runs_lists_differing_config_and_metrics_with_sort_and_filter(tmp_path, 
         assert run_cli("train", tiny_config, *args).exit_code == 0
     result = run_cli("runs", tmp_path / "runs", "--sort", "test.mae")
     assert result.exit_code == 0, result.stderr
-    header, *rows = result.stdout.splitlines()
+    heading, header, *rows = result.stdout.splitlines()
     columns = header.split()
-    assert columns[:5] == ["run", "status", "task", "epochs", "best_epoch"]
+    assert heading == "forecast (3 runs)" and columns[:4] == ["run", "status", "epochs", "best_epoch"]
     assert "model.cell" in columns and "test.mae" in columns and "model.units" not in columns  # only what differs
     maes = [float(row.split()[columns.index("test.mae")]) for row in rows]
     assert maes == sorted(maes) and len(rows) == 3
     only = run_cli("runs", tmp_path / "runs", "--filter", "model.cell=lstm")
-    assert [line.split()[0] for line in only.stdout.splitlines()[1:]] == ["lstm"]
+    assert [line.split()[0] for line in only.stdout.splitlines()[2:]] == ["lstm"]
     assert run_cli("runs", tmp_path / "runs", "--sort", "nope").exit_code == 2
     assert run_cli("runs", tmp_path / "missing").exit_code == 4
 

@@ -448,7 +448,7 @@ def test_runs_filter_mistakes_are_usage_errors(tmp_path, trained_run):
     shutil.copytree(trained_run, folder / "a")
     assert_refused(["runs", folder, "--filter", "test.mae<abc"], CONFIG, ["--filter 'test.mae<abc'", "compares numbers"])
     assert_refused(["runs", folder, "--filter", "status"], CONFIG, ["--filter 'status'", "expected KEY=VALUE"])
-    assert_refused(["runs", folder, "--filter", "nope=1"], CONFIG, ["unknown key 'nope'"])
+    assert_refused(["runs", folder, "--filter", "nope=1"], CONFIG, ["unknown column 'nope'"])
 
 
 def test_debug_after_the_command_says_where_it_goes(tmp_path):

@@ -455,8 +455,8 @@ def test_runs_lists_damaged_runs_with_their_reason(tmp_path, trained_run):
     before = snapshot(folder)
     result = CliRunner().invoke(cli, ["runs", str(folder)], catch_exceptions=False)
     assert result.exit_code == 0, result.stderr
-    header, *rows = result.stdout.splitlines()
-    assert header.split()[-1] == "reason"
+    heading, header, *rows = result.stdout.splitlines()  # every copy is a forecast run: one table
+    assert heading == f"forecast ({len(reasons) + 1} runs)" and header.split()[-1] == "reason"
     listed = {row.split()[0]: row for row in rows}
     assert set(listed) == {"good", *reasons}
     assert listed["good"].split()[1] == "complete" and listed["good"].rstrip().endswith(" -")
@@ -469,7 +469,7 @@ def test_runs_lists_damaged_runs_with_their_reason(tmp_path, trained_run):
     assert listed["bad-status"].split()[columns.index("test.mae")] == listed["good"].split()[columns.index("test.mae")]
     assert snapshot(folder) == before
     only = CliRunner().invoke(cli, ["runs", str(folder), "--filter", "status=damaged"], catch_exceptions=False)
-    assert len(only.stdout.splitlines()) == 1 + len(reasons)
+    assert len(only.stdout.splitlines()) == 2 + len(reasons)
 
 
 def test_runs_without_damage_has_no_reason_column(tmp_path, trained_run):

@@ -185,11 +185,18 @@ def test_bayes_prunes_trials_that_trail_the_median(tmp_path, data):
     for row in result.rows:
         run = result.sweep_dir / row["run"]
         history = pd.read_csv(run / "history.csv")
-        # A pruned trial stopped after the epoch it was pruned at; its run folder is complete all the same.
+        # A pruned trial stopped after the epoch it was pruned at; its run folder is whole all the same,
+        # and its status.json says what the leaderboard says.
         assert len(history) == (1 if row["status"] == "pruned" else 2)
-        assert json.loads((run / "status.json").read_text())["state"] == "complete"
+        status = json.loads((run / "status.json").read_text())
+        assert (status["state"], status["epoch"]) == (row["status"], len(history))
         assert (run / "checkpoints" / "best.keras").is_file()
     assert (result.sweep_dir / "study.db").is_file() and (result.sweep_dir / "sweep.yaml").is_file()
+    # rnnkit runs agrees, and --filter status=complete leaves the pruned trial out.
+    listed = json.loads(run_cli("runs", result.sweep_dir, "--format", "json").stdout)
+    assert {row["run"]: row["status"] for row in listed} == {row["run"]: row["status"] for row in result.rows}
+    complete = json.loads(run_cli("runs", result.sweep_dir, "--format", "json", "--filter", "status=complete").stdout)
+    assert [row["run"] for row in complete] == [row["run"] for row in result.rows if row["status"] == "complete"]
 
 
 def test_run_sweep_without_a_sweep_section_names_the_source(tmp_path, data):

@@ -13,10 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from click.testing import CliRunner
-from conftest import make_series, write_config
-
-from rnnkit.cli import cli
+from conftest import assert_refused, make_series, write_config
 
 CONFIG, DATA, RUN, IO = 2, 3, 4, 5
 BASE = (
@@ -253,29 +250,11 @@ CASES = {
 }
 
 
-def snapshot(*roots: Path) -> dict[str, tuple[int, int]]:
-    files = {}
-    for root in roots:
-        for path in root.rglob("*"):
-            if path.is_file():
-                stat = path.stat()
-                files[str(path)] = (stat.st_size, stat.st_mtime_ns)
-    return files
-
-
 @pytest.mark.parametrize("name", list(CASES))
 def test_hostile_input(name, tmp_path, trained_run, monkeypatch):
     monkeypatch.chdir(tmp_path)
     setup, code, fragments = CASES[name]
-    args = [str(a) for a in setup(tmp_path, trained_run)]
-    before = snapshot(tmp_path, trained_run)
-    result = CliRunner().invoke(cli, args, catch_exceptions=False)
-    assert result.exit_code == code, (result.exit_code, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("rnnkit: error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    assert snapshot(tmp_path, trained_run) == before, "files were created or changed"
+    assert_refused(setup(tmp_path, trained_run), code, fragments, tmp_path, trained_run)
     assert not (tmp_path / "pwned").exists()
 
 

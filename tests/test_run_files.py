@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-from conftest import make_documents, make_sequences, make_series, write_config
+from conftest import assert_refused, make_documents, make_sequences, make_series, snapshot, write_config
 
 from rnnkit.cli import cli
 from rnnkit.errors import RunError
@@ -338,31 +338,12 @@ SWAPS = {
 }
 
 
-def snapshot(*roots: Path) -> dict[str, tuple[int, int]]:
-    # .lock records the pid of whoever last held the folder's lock: rewriting it is its purpose.
-    files = {}
-    for root in roots:
-        for path in root.rglob("*"):
-            if path.is_file() and path.name != ".lock":
-                stat = path.stat()
-                files[str(path)] = (stat.st_size, stat.st_mtime_ns)
-    return files
-
-
 def check_refused(tmp: Path, run: Path, mutate, name: str, code: int, fragments: list[str], runs: dict | None = None) -> None:
     copy = tmp / "run"
     shutil.copytree(run, copy)
     shutil.copyfile(run.parent / "series.csv", tmp / "series.csv")  # predict's input
     mutate(copy) if runs is None else mutate(copy, runs)
-    args = [str(a) for a in command(name, copy, tmp)]
-    before = snapshot(tmp, run)
-    result = CliRunner().invoke(cli, args, catch_exceptions=False)
-    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("rnnkit: error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    assert snapshot(tmp, run) == before, "files were created or changed"
+    assert_refused(command(name, copy, tmp), code, fragments, tmp, run)
 
 
 @pytest.mark.parametrize("case", list(CASES))

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from click.testing import CliRunner
-from conftest import make_sequences, make_series, write_config
+from conftest import assert_refused, make_sequences, make_series, write_config
 
 from rnnkit.cli import cli
 from rnnkit.config import load_config
@@ -99,27 +99,9 @@ def classify_case(frame: pd.DataFrame, name: str = "seq.csv"):
     return setup
 
 
-def snapshot(*roots: Path) -> dict[str, tuple[int, int]]:
-    files = {}
-    for root in roots:
-        for path in root.rglob("*"):
-            if path.is_file():
-                stat = path.stat()
-                files[str(path)] = (stat.st_size, stat.st_mtime_ns)
-    return files
-
-
 def refused(args: list, code: int, fragments: list[str], *roots: Path) -> str:
     """Run the CLI; assert the exit code, one error line holding the fragments, and no file touched."""
-    before = snapshot(*roots)
-    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    assert result.exit_code == code, (result.exit_code, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("rnnkit: error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    assert snapshot(*roots) == before, "files were created or changed"
-    return lines[0]
+    return assert_refused(args, code, fragments, *roots)
 
 
 DAY_FIRST = series(time_format="%d/%m/%Y")

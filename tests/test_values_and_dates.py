@@ -100,10 +100,12 @@ def classify_case(frame: pd.DataFrame, name: str = "seq.csv"):
 
 
 def snapshot(*roots: Path) -> dict[str, tuple[int, int]]:
+    # .lock records the pid of whoever last held the folder's lock (evaluate takes it before any
+    # work): rewriting it is its purpose.
     files = {}
     for root in roots:
         for path in root.rglob("*"):
-            if path.is_file():
+            if path.is_file() and path.name != ".lock":
                 stat = path.stat()
                 files[str(path)] = (stat.st_size, stat.st_mtime_ns)
     return files

@@ -210,7 +210,10 @@ def train(config: Path | None, overrides: tuple[str, ...], run_dir: Path | None,
 @cli.command()
 @click.argument("run", type=click.Path(path_type=Path))
 @click.option(
-    "--data", "data_path", type=click.Path(path_type=Path), help="Evaluate every window of this file instead of the run's splits."
+    "--data",
+    "data_path",
+    type=click.Path(path_type=Path),
+    help="Evaluate every window of this file instead of the run's splits (read in chunks, each series in time order).",
 )
 @click.option("--split", type=click.Choice(["val", "test"]), help="Only this split of the run's data (default: both).")
 def evaluate(run: Path, data_path: str | None, split: str | None) -> None:

@@ -400,6 +400,12 @@ def _scaled_columns(name: str, values: dict[str, float], record: Any) -> str | N
     return None
 
 
+def _majority_label(name: str, value: str | None, record: Any) -> str | None:
+    if value is None or value in record.labels:
+        return None
+    return _wrong([name], f"one of the labels ({_shown(record.labels)}), or null", value)
+
+
 def _all(*checks: Callable[[str, Any, Any], str | None]) -> Callable[[str, Any, Any], str | None]:
     def check(name: str, value: Any, record: Any) -> str | None:
         return next((problem for c in checks if (problem := c(name, value, record)) is not None), None)
@@ -423,6 +429,7 @@ FIELD_CHECKS: dict[str, Callable[[str, Any, Any], str | None]] = {
     "spread": _all(_positive, _scaled_columns),
     "sources": _sha256_values,
     "unigram": _frequencies,
+    "majority_label": _majority_label,
 }
 
 

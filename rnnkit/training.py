@@ -445,13 +445,18 @@ def _last_checkpoint_epoch(run: RunFolder) -> int:
         return 0
 
 
-def evaluate(run_path: str | Path, *, data: str | Path | None = None, split: str | None = None) -> dict[str, Any]:
+def evaluate(
+    run_path: str | Path, *, data: str | Path | None = None, split: str | None = None, chunk_rows: int = 200_000
+) -> dict[str, Any]:
     """Evaluate the run's best checkpoint and record the result in metrics.json.
 
     Args:
         run_path: the run folder.
-        data: a new file with the training columns; every complete window in it is evaluated.
+        data: a new file with the training columns; every complete window (or sequence) in it is
+            evaluated, the file read in chunks as ``predict`` reads its input (text files of
+            ``generate`` runs whole).
         split: ``"val"`` or ``"test"`` of the run's own data (default: both). Not with ``data``.
+        chunk_rows: rows of ``data`` read at a time.
 
     Returns:
         ``{name: {"model": {...}, "baseline": {...}}}`` for each evaluated split or file.
@@ -470,35 +475,38 @@ def evaluate(run_path: str | Path, *, data: str | Path | None = None, split: str
         run.remove_stale_temps()  # the lock is ours: any temporary file was left by a killed writer
         run.read_metrics()  # written at the end: a damaged one fails now, not after the work
         if data is not None:
-            prepared = task.file_data(pre, data)
-            names = {"test": str(Path(data).resolve())}
-            folder = ("plots", "files", Path(data).stem)
-        else:
-            for path in (config.data.path, config.data.val_path, config.data.test_path):
-                if path and not Path(path).exists():
-                    raise DataError(f"{path}: the run's data file is gone; evaluate another file with --data PATH")
-            _, prepared = task.prepare(config, pre)
-            names = {s: s for s in ([split] if split else ["val", "test"])}
-            folder = ("plots",)
-        _import_tensorflow(config.seed)
-        from rnnkit.models import load_model
-
-        model = load_model(best)
-        results: dict[str, Any] = {}
-        for source, name in names.items():
-            outcome = task.evaluate(model, pre, prepared, source)
+            stream = task.labelled_stream(pre, data, chunk_rows)  # columns and first rows, before the model loads
+            model = _load_best(config, best)
+            evaluation = task.evaluate_file(model, pre, stream)
+            results = {str(Path(data).resolve()): {"model": evaluation.model, "baseline": evaluation.baseline}}
+            evaluation.plots(run.subfolder("plots", "files", Path(data).stem))  # once scored: a failure writes nothing
+            run.update_metrics({"files": results})
+            return results
+        for path in (config.data.path, config.data.val_path, config.data.test_path):
+            if path and not Path(path).exists():
+                raise DataError(f"{path}: the run's data file is gone; evaluate another file with --data PATH")
+        _, prepared = task.prepare(config, pre)
+        model = _load_best(config, best)
+        results = {}
+        for name in [split] if split else ["val", "test"]:
+            outcome = task.evaluate(model, pre, prepared, name)
             if outcome is None:
-                raise DataError(f"{data or config.data.path}: the {source} split has nothing to evaluate")
+                raise DataError(f"{config.data.path}: the {name} split has nothing to evaluate")
             results[name] = {"model": outcome[0], "baseline": outcome[1]}
-        for source, name in names.items():  # only once every split is scored: a failure writes nothing
-            task.plots(model, pre, prepared, source, run.subfolder(*folder), results[name]["model"])
-        if data is not None:
-            run.update_metrics({"files": dict(results)})
-        else:
-            run.update_metrics(
-                {**{n: v["model"] for n, v in results.items()}, "baseline": {n: v["baseline"] for n, v in results.items()}}
-            )
+        for name in results:  # only once every split is scored: a failure writes nothing
+            task.plots(model, pre, prepared, name, run.subfolder("plots"), results[name]["model"])
+        run.update_metrics(
+            {**{n: v["model"] for n, v in results.items()}, "baseline": {n: v["baseline"] for n, v in results.items()}}
+        )
     return results
+
+
+def _load_best(config: Config, best: Path):
+    # TensorFlow is imported only now: data errors found before it cost no import.
+    _import_tensorflow(config.seed)
+    from rnnkit.models import load_model
+
+    return load_model(best)
 
 
 def predict(

@@ -96,6 +96,37 @@ def test_evaluate_prints_a_table_and_records_splits_and_files(tmp_path, trained_
     one_line_error(run_cli("evaluate", run, "--data", other, "--split", "val"), 2, "--split applies to the run's own data")
 
 
+def test_evaluate_data_streams_and_equals_evaluation_in_memory(tmp_path, trained_run):
+    """The metrics of a file read in chunks of 7, 100 or all rows are those of the same windows
+    evaluated at once in memory, to float rounding; the plot is written as before."""
+    from rnnkit.data.prepare import prepare_training_data
+    from rnnkit.models import load_model
+    from rnnkit.tasks import load_preprocessor
+    from rnnkit.training import evaluate
+
+    run = tmp_path / "run"
+    _copy_run(trained_run, run)
+    other = tmp_path / "other.csv"
+    frame = make_series(n_series=4, length=30, seed=9)
+    frame.iloc[np.random.default_rng(2).permutation(len(frame))].sort_values("date", kind="stable").to_csv(other, index=False)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["data"].update(path=str(other), split={"val": 0.0, "test": 0.0})  # every window a training window
+    config["train"]["early_stopping"]["monitor"] = "loss"
+    from rnnkit.config import validate_config
+
+    task, pre = load_preprocessor(run / "schema.json")
+    _, arrays = prepare_training_data(validate_config(config), pre)
+    expected, expected_baseline = task.evaluate(load_model(run / "checkpoints" / "best.keras"), pre, arrays, "train")
+    assert expected["windows"] == 4 * (30 - 8 - 2 + 1)
+    for chunk_rows in (7, 100, 10**6):
+        found = evaluate(run, data=other, chunk_rows=chunk_rows)[str(other.resolve())]
+        assert_close(found["model"], expected, rel=1e-6)  # XLA's rounding depends on the batch shape
+        assert_close(found["baseline"], expected_baseline, rel=1e-12)
+    recorded = json.loads((run / "metrics.json").read_text())["files"][str(other.resolve())]
+    assert recorded["model"]["windows"] == expected["windows"]
+    assert (run / "plots" / "files" / "other" / "forecast_test.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_predict_streams_the_same_rows_as_one_chunk(tmp_path, trained_run):
     data = tmp_path / "new.csv"
     make_series(n_series=3, length=25, seed=3).to_csv(data, index=False)
@@ -213,7 +244,7 @@ def test_predict_command_runs_one_batch_per_cpu_each_op_on_one_thread_unless_the
 def test_predict_matches_evaluate_forecasts(tmp_path, trained_run):
     """A forecast from predict equals the one evaluate scores, for the same window."""
     from rnnkit.data.pipeline import WindowCutter
-    from rnnkit.data.prepare import prepare_eval_data
+    from rnnkit.data.predict_stream import ForecastStream
     from rnnkit.data.schema import Preprocessor
     from rnnkit.models import load_model
 
@@ -222,11 +253,11 @@ def test_predict_matches_evaluate_forecasts(tmp_path, trained_run):
     out = tmp_path / "out.csv"
     assert run_cli("predict", trained_run, "--input", data, "--output", out).exit_code == 0
     pre = Preprocessor.load(trained_run / "schema.json")
-    arrays = prepare_eval_data(pre, data)
+    [block] = ForecastStream(pre, data, labelled=True).blocks()  # the windows evaluate --data scores
     model = load_model(trained_run / "checkpoints" / "best.keras")
-    origins = arrays.origins["test"]
-    cutter = WindowCutter(arrays.x, arrays.y, pre)
-    expected = pre.to_original(model(cutter.inputs(origins)).numpy(), arrays.y_raw[origins])
+    origins = block.origins
+    expected = pre.to_original(model(WindowCutter(block.x, block.y, pre).inputs(origins)).numpy(), block.last_raw)
+    assert len(origins) == 20 - 8 - 2 + 1  # each with its 2 targets in the file
     np.testing.assert_allclose(pd.read_csv(out)[["y_h1", "y_h2"]].to_numpy()[: len(origins)], expected[:, :, 0], rtol=1e-5)
 
 
@@ -319,6 +350,22 @@ def test_quickstart_beats_persistence(tmp_path):
     metrics = json.loads((tmp_path / "q" / "metrics.json").read_text())
     assert metrics["test"]["rel_mae"] < 0.6
     assert metrics["test"]["mae"] < metrics["baseline"]["test"]["mae"]
+
+
+def assert_close(found, expected, rel: float) -> None:
+    """Equal nested metrics: the same keys, None where expected is None, numbers to ``rel``."""
+    if isinstance(expected, dict):
+        assert isinstance(found, dict) and list(found) == list(expected), (found, expected)
+        for key in expected:
+            assert_close(found[key], expected[key], rel)
+    elif isinstance(expected, list):
+        assert len(found) == len(expected)
+        for a, b in zip(found, expected, strict=True):
+            assert_close(a, b, rel)
+    elif isinstance(expected, (int, float)) and not isinstance(expected, bool):
+        assert found == pytest.approx(expected, rel=rel, abs=0)
+    else:
+        assert found == expected
 
 
 def _copy_run(source: Path, target: Path) -> None:

@@ -340,6 +340,16 @@ RUN_CASES = {
         DATA,
         ["new.csv", "line 14, column 'x'", "training standard deviations"],
     ),
+    "evaluate-data-unsorted": (
+        predict_case("iso", series().iloc[::-1], command="evaluate"),
+        DATA,
+        ["new.csv", "series 's1', column 'date'", "evaluate --data reads each series in time order (sort by id and time)"],
+    ),
+    "evaluate-data-no-complete-window": (
+        predict_case("iso", series(length=9), command="evaluate"),
+        DATA,
+        ["new.csv: no complete window: each series needs at least 10 rows"],
+    ),
     "predict-sequence-channel-far": (
         predict_case("classify", with_cell(make_sequences(n=6), "b", 9, 1e9)),
         DATA,
@@ -359,6 +369,16 @@ RUN_CASES = {
         predict_case("day_first", series(time_format="%Y/%m/%d")),
         DATA,
         ["new.csv", "line 2, column 'date'", "'2024/01/01'", "'%d/%m/%Y'"],
+    ),
+    "evaluate-data-sequence-not-contiguous": (
+        predict_case("classify", make_sequences(n=6).sort_values("t", kind="stable"), command="evaluate"),
+        DATA,
+        ["new.csv", "rows of sequence 'q000' are not contiguous", "evaluate --data reads one sequence at a time"],
+    ),
+    "evaluate-data-sequence-label-changes": (
+        predict_case("classify", with_cell(make_sequences(n=6), "label", 30, "Standing"), command="evaluate"),
+        DATA,
+        ["new.csv: sequence 'q001', column 'label': label changes within the sequence ('1', then 'Standing')"],
     ),
     "predict-ambiguous-with-an-older-schema": (
         predict_case("day_first", AMBIGUOUS, old_schema=True),

@@ -519,13 +519,19 @@ def predict(
     last_only: bool = False,
     overwrite: bool = False,
     one_thread_per_batch: bool = False,
+    layout: str = "wide",
 ) -> PredictResult:
     """Forecast from every complete window of a CSV or Parquet file, streaming in chunks.
 
     The input is checked against schema.json before the model is loaded. Each series keeps only
-    its last ``window - 1`` rows between chunks, so memory is bounded by the chunk size. The output
-    has the series id, the time of each forecast origin, and ``<target>_h<k>`` for every target and
-    step in original units; it appears at ``output_path`` only once complete.
+    its last ``window - 1`` rows between chunks, so memory is bounded by the chunk size. Wide
+    output has one row per forecast: the series id, ``origin_<time>`` (the time of the last
+    observed step; ``origin``, its row within the series, without a time column), where the time
+    column is regular ``<time>_h<k>`` (the time step ``k`` is for), and ``<target>_h<k>`` for
+    every target and step in original units. Long output has one row per forecast step: id,
+    ``origin_<time>``, ``<time>`` (where regular), ``step``, one column per target. Classify and
+    tag runs write one row per sequence or step. The output appears at ``output_path`` only once
+    complete.
 
     Args:
         run_path: the run folder.
@@ -542,9 +548,10 @@ def predict(
             and of at most 8 usable CPUs, unless ``TF_NUM_INTRAOP_THREADS`` is set), and where
             each op then runs on one thread (also by the caller's own ``tf.config.threading``),
             keep one batch in flight per usable CPU, at least two (``tasks.base.cpu_streams``).
+        layout: ``"wide"`` or (forecast runs) ``"long"``: ``rnnkit predict --format``.
 
     Raises:
-        ConfigError: the output exists (without ``overwrite``) or has an unknown format.
+        ConfigError: the output exists (without ``overwrite``) or has an unknown format or layout.
         DataError: the input does not match the schema, or a series is out of time order.
         RunError: incomplete or corrupt run folder.
     """
@@ -553,6 +560,10 @@ def predict(
     run, config, task, pre, best = _open_run(run_path)
     if task.name == "generate":
         raise ConfigError(f"{run.root}: a language model run; sample from it with 'rnnkit generate {run.root} --prompt TEXT'")
+    if layout not in task.predict_layouts:
+        raise ConfigError(
+            f"--format must be one of {', '.join(task.predict_layouts)} for a {task.name} run. Received: {layout!r}"
+        )
     writer = OutputWriter(output_path, overwrite=overwrite)
     stream = task.checked_stream(pre, input_path, chunk_rows)  # columns and cells, before the model is loaded
     from rnnkit.tasks.base import cpu_streams, one_thread_per_op, ops_on_one_thread
@@ -566,7 +577,9 @@ def predict(
     streams = cpu_streams() if one_thread else None
     check_inference_fits(config.model, task.model_shape(pre), batch, streams or 2)
     with writer:
-        stats = task.write_predictions(model, pre, stream, writer, batch_size=batch, last_only=last_only, streams=streams)
+        stats = task.write_predictions(
+            model, pre, stream, writer, batch_size=batch, last_only=last_only, streams=streams, layout=layout
+        )
     return PredictResult(writer.path, stats.rows, stats.sequences, stats.input_rows, stats.short)
 
 

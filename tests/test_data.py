@@ -513,3 +513,81 @@ def test_output_writer_csv_equals_one_pandas_write(tmp_path):
         for piece in pieces:
             writer.write(piece)
     assert (tmp_path / "out.csv").read_text() == pd.concat(pieces).to_csv(index=False)
+
+
+def with_times(frame: pd.DataFrame, times_of) -> pd.DataFrame:
+    """``frame`` with each series' time column replaced by ``times_of(series index, length)``."""
+    parts = [part.assign(date=times_of(index, len(part))) for index, (_, part) in enumerate(frame.groupby("id", sort=False))]
+    return pd.concat(parts, ignore_index=True)
+
+
+def dates(freq: str, start: str = "2021-01-01"):
+    return lambda index, n: pd.date_range(start, periods=n, freq=freq).strftime("%Y-%m-%d %H:%M")
+
+
+def skip_one(index: int, n: int):  # a day missing from series 1's training rows
+    days = pd.date_range("2021-01-01", periods=n + 1, freq="D")
+    return days.delete(5 if index == 1 else n).strftime("%Y-%m-%d")
+
+
+def late_gap(index: int, n: int):  # a day missing among the held-out (test) rows only
+    return pd.date_range("2021-01-01", periods=n + 1, freq="D").delete(n - 2).strftime("%Y-%m-%d")
+
+
+@pytest.mark.parametrize(
+    ("times_of", "expected"),
+    [
+        (lambda index, n: np.arange(n), 1),
+        (lambda index, n: 100 + 5 * np.arange(n), 5),
+        (lambda index, n: 0.5 * np.arange(n) + index, 0.5),
+        (dates("D"), "D"),
+        (dates("h"), "h"),
+        (dates("MS"), "MS"),
+        (dates("W-SUN"), "W-SUN"),
+        (lambda index, n: np.arange(n) ** 2, None),  # numbers, irregular
+        (skip_one, None),
+        (late_gap, "D"),  # the step is inferred from training rows
+        (lambda index, n: dates("W-SUN" if index == 0 else "W-MON")(index, n), None),  # series disagree
+    ],
+    ids=[
+        "step-1",
+        "step-5",
+        "step-0.5",
+        "daily",
+        "hourly",
+        "month-start",
+        "weekly",
+        "numbers-irregular",
+        "a-day-missing",
+        "gap-in-held-out-rows",
+        "weeks-on-two-anchors",
+    ],
+)
+def test_the_regular_time_step_is_inferred_from_training_rows(tmp_path, times_of, expected):
+    pre, _ = prepared(tmp_path, with_times(make_series(n_series=2, length=40), times_of))
+    assert pre.time_step == expected and type(pre.time_step) is type(expected)
+
+
+def test_no_time_column_has_no_step_and_step_times_follow_the_calendar(tmp_path):
+    pre, _ = prepared(tmp_path, make_series(n_series=2, length=40).drop(columns="date"), data={"time": None})
+    assert pre.time_step is None and pre.step_times(np.arange(3)) is None
+    monthly, _ = prepared(tmp_path, with_times(make_series(n_series=2, length=40), dates("MS", "2019-01-01")))
+    origins = pd.to_datetime(["2024-01-01", "2024-02-01", "2024-12-01"]).to_numpy()
+    steps = monthly.step_times(origins)
+    assert [list(step.strftime("%Y-%m-%d")) for step in steps] == [
+        ["2024-02-01", "2024-03-01", "2025-01-01"],
+        ["2024-03-01", "2024-04-01", "2025-02-01"],
+    ]
+    numeric, _ = prepared(tmp_path, with_times(make_series(n_series=2, length=40), lambda index, n: 5 * np.arange(n)))
+    assert [list(step) for step in numeric.step_times(np.array([10, 35]))] == [[15, 40], [20, 45]]
+
+
+def test_an_output_column_named_twice_is_refused_before_any_work(tmp_path):
+    from rnnkit.data.predict_stream import TABLES
+    from rnnkit.errors import ConfigError
+
+    frame = make_series(n_series=2, length=40).rename(columns={"y": "step"})
+    pre, _ = prepared(tmp_path, frame, data={"features": ["step", "x"], "target": "step"})
+    assert TABLES["wide"](pre).columns == ["id", "origin_date", "date_h1", "date_h2", "step_h1", "step_h2"]
+    with pytest.raises(ConfigError, match=r"--format long: the output would have two columns named 'step'"):
+        TABLES["long"](pre)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,10 +102,6 @@ class ForecastStream:
             raise DataError(f"{self.path}: no data rows (header only)")
         self._clean(first, 0)
 
-    def output_columns(self) -> list[str]:
-        steps = [f"{t}_h{k}" for t in self.pre.targets for k in range(1, self.pre.horizon + 1)]
-        return [c for c in (self.pre.id, self.pre.time or "origin") if c] + steps
-
     def blocks(self, last_only: bool = False) -> Iterator[Block]:
         """Yield one block per input chunk (or, with ``last_only``, one block at the end).
 
@@ -150,17 +147,6 @@ class ForecastStream:
             if len(ends):
                 times = rows[pre.time].to_numpy()[ends] if pre.time is not None else carry.counts[ranks[ends]] - 1
                 yield self._block(rows, ends, carry.keys[ranks[ends]], times)
-
-    def output_frame(self, block: Block, values: np.ndarray) -> pd.DataFrame:
-        """The output rows of a block: id, origin time, then ``<target>_h<k>`` in original units."""
-        columns: dict[str, object] = {}
-        if self.pre.id is not None:
-            columns[self.pre.id] = block.ids
-        columns[self.pre.time or "origin"] = block.times
-        for t_index, target in enumerate(self.pre.targets):
-            for step in range(self.pre.horizon):
-                columns[f"{target}_h{step + 1}"] = values[:, step, t_index]
-        return pd.DataFrame(columns)
 
     # ----------------------------------------------------------------------------------------
 
@@ -253,6 +239,101 @@ class ForecastStream:
             y = np.zeros((len(rows), len(pre.targets)), np.float32)
             last_raw = np.zeros((len(origins), len(pre.targets)))
         return Block(pre.transform_inputs(rows), y, origins, last_raw, ids, times, known)
+
+
+class ForecastTable(ABC):
+    """The output rows of forecasts, in one of :data:`TABLES`.
+
+    The origin column, ``origin_<time>``, holds the time of the last observed step (``origin``,
+    the 0-based row within the series, without a time column). Where the run's time column has a
+    regular step (``Preprocessor.time_step``), each forecast step also gets the time it is for.
+    """
+
+    layout = ""
+
+    def __init__(self, pre: Preprocessor) -> None:
+        self.pre = pre
+        self.origin = f"origin_{pre.time}" if pre.time is not None else "origin"
+        self.columns = self._columns()
+        repeated = next((c for c in self.columns if self.columns.count(c) > 1), None)
+        if repeated is not None:
+            raise ConfigError(
+                f"--format {self.layout}: the output would have two columns named '{repeated}' (a column of the run "
+                f"is named so); use the other --format"
+            )
+
+    @abstractmethod
+    def frame(self, block: Block, values: np.ndarray) -> pd.DataFrame:
+        """The output rows of ``block`` whose forecasts are ``values`` ``(windows, horizon, targets)``
+        in original units."""
+        ...
+
+    @abstractmethod
+    def _columns(self) -> list[str]: ...
+
+    def _steps(self) -> range:
+        return range(1, self.pre.horizon + 1)
+
+    def _regular(self) -> bool:
+        return self.pre.time is not None and self.pre.time_step is not None
+
+
+class WideTable(ForecastTable):
+    """One row per forecast: id, ``origin_<time>``, ``<time>_h<k>`` (where regular), ``<target>_h<k>``."""
+
+    layout = "wide"
+
+    def _columns(self) -> list[str]:
+        times = [f"{self.pre.time}_h{k}" for k in self._steps()] if self._regular() else []
+        steps = [f"{t}_h{k}" for t in self.pre.targets for k in self._steps()]
+        return [c for c in (self.pre.id, self.origin) if c] + times + steps
+
+    def frame(self, block: Block, values: np.ndarray) -> pd.DataFrame:
+        columns: dict[str, object] = {}
+        if self.pre.id is not None:
+            columns[self.pre.id] = block.ids
+        columns[self.origin] = block.times
+        if self._regular():
+            for k, times in enumerate(self.pre.step_times(block.times), start=1):
+                columns[f"{self.pre.time}_h{k}"] = times
+        for t_index, target in enumerate(self.pre.targets):
+            for k in self._steps():
+                columns[f"{target}_h{k}"] = values[:, k - 1, t_index]
+        return pd.DataFrame(columns)
+
+
+class LongTable(ForecastTable):
+    """One row per forecast step: id, ``origin_<time>``, ``<time>`` (the step's time, where
+    regular), ``step``, one column per target."""
+
+    layout = "long"
+
+    def _columns(self) -> list[str]:
+        return (
+            [c for c in (self.pre.id, self.origin) if c]
+            + ([self.pre.time] if self._regular() else [])
+            + ["step", *self.pre.targets]
+        )
+
+    def frame(self, block: Block, values: np.ndarray) -> pd.DataFrame:
+        windows, horizon = values.shape[:2]
+        columns: dict[str, object] = {}
+        if self.pre.id is not None:
+            columns[self.pre.id] = np.repeat(block.ids, horizon)
+        columns[self.origin] = np.repeat(block.times, horizon)
+        if self._regular():
+            # Step-major pieces, read back origin by origin: rows of one origin together.
+            order = (np.arange(horizon)[None, :] * windows + np.arange(windows)[:, None]).ravel()
+            stacked = pd.concat([pd.Series(times) for times in self.pre.step_times(block.times)], ignore_index=True)
+            columns[self.pre.time] = stacked.take(order).reset_index(drop=True)
+        columns["step"] = np.tile(np.arange(1, horizon + 1), windows)
+        for t_index, target in enumerate(self.pre.targets):
+            columns[target] = values[:, :, t_index].ravel()
+        return pd.DataFrame(columns)
+
+
+# The layouts of forecast output (rnnkit predict --format).
+TABLES: dict[str, type[ForecastTable]] = {"wide": WideTable, "long": LongTable}
 
 
 @dataclass

@@ -63,6 +63,7 @@ class Task(ABC):
     name = ""
     preprocessor_class: Any = None
     metrics: tuple[str, ...] = ()  # Keras metric names shown during training
+    predict_layouts: tuple[str, ...] = ("wide",)  # rnnkit predict --format choices; the first is the default
     _compiled: tuple | None = None  # (model, its compiled forward pass): see compiled_pass
 
     def compiled_pass(self, model, signature, *, jit_compile: bool = False):
@@ -159,10 +160,19 @@ class Task(ABC):
 
     @abstractmethod
     def write_predictions(
-        self, model, pre, stream, writer, *, batch_size: int, last_only: bool, streams: int | None = None
+        self,
+        model,
+        pre,
+        stream,
+        writer,
+        *,
+        batch_size: int,
+        last_only: bool,
+        streams: int | None = None,
+        layout: str = "wide",
     ) -> PredictStats:
         """Predict every block of ``stream`` into ``writer``, ``streams`` batches at once (default:
-        :func:`prediction_streams`)."""
+        :func:`prediction_streams`), in ``layout``, one of :attr:`predict_layouts`."""
         ...
 
 

@@ -34,6 +34,7 @@ class ForecastTask(Task):
     preprocessor_class = Preprocessor
     metrics = ("mae",)
     baseline = "persistence (last observed value)"
+    predict_layouts = ("wide", "long")
 
     def prepare(self, config: Config, pre=None):
         return prepare_training_data(config, pre)
@@ -164,17 +165,29 @@ class ForecastTask(Task):
         return ONE_THREAD_BATCH if one_thread else super().predict_batch(model)
 
     def write_predictions(
-        self, model, pre: Preprocessor, stream, writer, *, batch_size: int, last_only: bool, streams: int | None = None
+        self,
+        model,
+        pre: Preprocessor,
+        stream,
+        writer,
+        *,
+        batch_size: int,
+        last_only: bool,
+        streams: int | None = None,
+        layout: str = "wide",
     ) -> PredictStats:
-        """Forecast every block of the stream into the writer."""
+        """Forecast every block of the stream into the writer, in the ``layout`` of
+        :data:`rnnkit.data.predict_stream.TABLES`."""
         from rnnkit.data.pipeline import WindowCutter
+        from rnnkit.data.predict_stream import TABLES
 
+        table = TABLES[layout](pre)
         infer = self._inference(model, pre)
-        writer.columns = stream.output_columns()
+        writer.columns = table.columns
         rows = 0
         for block in stream.blocks(last_only=last_only):
             predictions = forecast(infer, WindowCutter(block.x, block.y, pre), block.origins, batch_size, streams)
-            frame = stream.output_frame(block, pre.to_original(predictions, block.last_raw))
+            frame = table.frame(block, pre.to_original(predictions, block.last_raw))
             writer.write(frame)
             rows += len(frame)
         return PredictStats(rows, stream.series_seen, stream.rows_read, stream.short_series)

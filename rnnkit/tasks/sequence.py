@@ -161,6 +161,7 @@ class SequenceTask(Task):
         batch_size: int,
         last_only: bool,
         streams: int | None = None,
+        layout: str = "wide",
     ):
         key = pre.id or "row"
         writer.columns = [

@@ -16,9 +16,13 @@ Predict: ``/usr/bin/time -f %M rnnkit predict`` on CSV inputs of 200,000 and 2,0
 a run folder trained on the same columns (a small LSTM(16) so the 2M-row run takes seconds; the
 streaming, not the model, sets the memory), alternating the two sizes.
 
+Evaluate: ``/usr/bin/time -f %M rnnkit evaluate RUN --data X.csv`` on the same two files and run
+(a copy per measurement: evaluate writes metrics.json and plots into it), alternating the sizes.
+
     python benchmarks/memory.py            # 3 repeats
     python benchmarks/memory.py --quick    # 2 repeats
     python benchmarks/memory.py --skip-predict --stages   # where the training peak comes from
+    python benchmarks/memory.py --skip-train --skip-predict   # evaluate --data only
 """
 
 from __future__ import annotations
@@ -169,12 +173,50 @@ def time_predict(run: Path, rows: int) -> dict:
     return {"peak_mib": int(kib) / 1024, "seconds": float(seconds), "forecasts": lines}
 
 
+def time_evaluate(run: Path, rows: int) -> dict:
+    import shutil
+
+    data = data_file(rows)
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "run"
+        shutil.copytree(run, copy)
+        cli = [sys.executable, str(Path(__file__).resolve().parent / "_rnnkit_cli.py")]
+        cmd = ["/usr/bin/time", "-f", "%M %e", *cli, "evaluate", str(copy), "--data", str(data)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=quiet_env())
+        if proc.returncode != 0:
+            raise RuntimeError(proc.stderr[-2000:])
+        kib, seconds = proc.stderr.strip().splitlines()[-1].split()
+        windows = json.loads((copy / "metrics.json").read_text())["files"][str(data.resolve())]["model"]["windows"]
+    return {"peak_mib": int(kib) / 1024, "seconds": float(seconds), "windows": windows}
+
+
+def _growth_table(results: dict[int, list[dict]], count: str) -> str:
+    """Peak RSS and wall time of each input size, and the peak against the smallest."""
+    rows = []
+    small = med(r["peak_mib"] for r in results[PREDICT_ROWS[0]])[0]
+    for rows_ in PREDICT_ROWS:
+        peak = med(r["peak_mib"] for r in results[rows_])
+        sec = med(r["seconds"] for r in results[rows_])
+        rows.append(
+            [
+                f"{rows_:,} rows ({results[rows_][0][count]:,} {count})",
+                fmt(peak[0]),
+                fmt(peak[1]),
+                fmt(peak[2]),
+                f"{peak[0] / small:.2f}x",
+                f"{sec[0]:.1f} ({sec[1]:.1f}-{sec[2]:.1f})",
+            ]
+        )
+    return table(["input", "peak RSS MiB median", "min", "max", "vs 200k", "wall s median (min-max)"], rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--skip-train", action="store_true")
     parser.add_argument("--skip-predict", action="store_true")
+    parser.add_argument("--skip-evaluate", action="store_true")
     parser.add_argument("--stages", action="store_true", help="also print peak RSS per stage of rnnkit train")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -237,22 +279,24 @@ def main() -> None:
                 f"200000), model LSTM(16) on the same 8 columns, window {WINDOW}; {args.repeats} alternating repeats.",
             )
         )
-        rows = []
-        small = med(r["peak_mib"] for r in results[PREDICT_ROWS[0]])[0]
+        print(_growth_table(results, "forecasts"))
+    if not args.skip_evaluate:
+        run = predict_run_folder()
         for rows_ in PREDICT_ROWS:
-            peak = med(r["peak_mib"] for r in results[rows_])
-            sec = med(r["seconds"] for r in results[rows_])
-            rows.append(
-                [
-                    f"{rows_:,} rows ({results[rows_][0]['forecasts']:,} forecasts)",
-                    fmt(peak[0]),
-                    fmt(peak[1]),
-                    fmt(peak[2]),
-                    f"{peak[0] / small:.2f}x",
-                    f"{sec[0]:.1f} ({sec[1]:.1f}-{sec[2]:.1f})",
-                ]
+            data_file(rows_)
+        results = {n: [] for n in PREDICT_ROWS}
+        for repeat in range(args.repeats):
+            for rows_ in PREDICT_ROWS if repeat % 2 == 0 else PREDICT_ROWS[::-1]:
+                results[rows_].append(time_evaluate(run, rows_))
+                print(f"repeat {repeat + 1} evaluate {rows_:,}: {results[rows_][-1]}", file=sys.stderr)
+        print(
+            header(
+                "Peak memory: rnnkit evaluate --data CLI as the input grows 10x",
+                f"`/usr/bin/time -f %M rnnkit evaluate RUN --data X.csv` (chunks of 200,000 rows), the predict "
+                f"run above (LSTM(16), window {WINDOW}, horizon 1); {args.repeats} alternating repeats.",
             )
-        print(table(["input", "peak RSS MiB median", "min", "max", "vs 200k", "wall s median (min-max)"], rows))
+        )
+        print(_growth_table(results, "windows"))
 
 
 if __name__ == "__main__":

@@ -215,7 +215,10 @@ def train(config: Path | None, overrides: tuple[str, ...], run_dir: Path | None,
 @cli.command()
 @click.argument("run", type=click.Path(path_type=Path))
 @click.option(
-    "--data", "data_path", type=click.Path(path_type=Path), help="Evaluate every window of this file instead of the run's splits."
+    "--data",
+    "data_path",
+    type=click.Path(path_type=Path),
+    help="Evaluate every window of this file instead of the run's splits (read in chunks, each series in time order).",
 )
 @click.option("--split", type=click.Choice(["val", "test"]), help="Only this split of the run's data (default: both).")
 def evaluate(run: Path, data_path: str | None, split: str | None) -> None:
@@ -248,13 +251,30 @@ def evaluate(run: Path, data_path: str | None, split: str | None) -> None:
     "under 20,000 recurrent weights, 512 from 20,000 on a host of up to 8 CPUs and no GPU, unless TF_NUM_INTRAOP_THREADS is set]",
 )
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option(
+    "--format",
+    "layout",
+    type=click.Choice(["wide", "long"]),
+    default="wide",
+    show_default=True,
+    help="Forecast runs: one row per forecast (wide) or one per forecast step (long).",
+)
 def predict(
-    run: Path, input_path: Path, output_path: Path, last_only: bool, chunk_rows: int, batch_size: int | None, overwrite: bool
+    run: Path,
+    input_path: Path,
+    output_path: Path,
+    last_only: bool,
+    chunk_rows: int,
+    batch_size: int | None,
+    overwrite: bool,
+    layout: str,
 ) -> None:
     """Predict INPUT with RUN's best checkpoint, streaming in chunks.
 
-    Forecast runs: one row per complete window (series id, origin time, <target>_h<k>).
-    Classify runs: one row per sequence (id, label, p_<label>). Tag runs: one row per input row.
+    Forecast runs, wide: one row per complete window (series id, origin_<time>, <time>_h<k> where
+    the time column is regular, <target>_h<k>); long: one row per window and step (id,
+    origin_<time>, <time>, step, <target>...). Classify runs: one row per sequence (id, label,
+    p_<label>). Tag runs: one row per input row.
     """
     from rnnkit import training
 
@@ -267,6 +287,7 @@ def predict(
         last_only=last_only,
         overwrite=overwrite,
         one_thread_per_batch=True,
+        layout=layout,
     )
     if result.short_series:
         click.echo(f"rnnkit: warning: {result.short_series} series have fewer rows than the window and got no forecast", err=True)

@@ -401,6 +401,33 @@ def _scaled_columns(name: str, values: dict[str, float], record: Any) -> str | N
     return None
 
 
+def _time_step(name: str, value: int | float | str | None, record: Any) -> str | None:
+    # Predict adds it to origin times: a frequency for dates, a positive number for numeric times.
+    if value is None:
+        return None
+    if isinstance(value, str) and record.time_kind == "datetime":
+        import pandas as pd
+
+        try:
+            pd.tseries.frequencies.to_offset(value)
+            return None
+        except ValueError:
+            pass
+    elif not isinstance(value, str) and record.time_kind == "numeric" and math.isfinite(value) and value > 0:
+        return None
+    expected = {
+        "datetime": "a pandas frequency such as 'D', 'W-SUN', 'MS' or 'h' (the time column holds dates), or null",
+        "numeric": "a finite number above 0 (the time column holds numbers), or null",
+    }.get(record.time_kind, "null (the run has no time column)")
+    return _wrong([name], expected, value)
+
+
+def _majority_label(name: str, value: str | None, record: Any) -> str | None:
+    if value is None or value in record.labels:
+        return None
+    return _wrong([name], f"one of the labels ({_shown(record.labels)}), or null", value)
+
+
 def _all(*checks: Callable[[str, Any, Any], str | None]) -> Callable[[str, Any, Any], str | None]:
     def check(name: str, value: Any, record: Any) -> str | None:
         return next((problem for c in checks if (problem := c(name, value, record)) is not None), None)
@@ -424,6 +451,8 @@ FIELD_CHECKS: dict[str, Callable[[str, Any, Any], str | None]] = {
     "spread": _all(_positive, _scaled_columns),
     "sources": _sha256_values,
     "unigram": _frequencies,
+    "time_step": _time_step,
+    "majority_label": _majority_label,
 }
 
 

@@ -482,13 +482,18 @@ def _last_checkpoint_epoch(run: RunFolder) -> int:
         return 0
 
 
-def evaluate(run_path: str | Path, *, data: str | Path | None = None, split: str | None = None) -> dict[str, Any]:
+def evaluate(
+    run_path: str | Path, *, data: str | Path | None = None, split: str | None = None, chunk_rows: int = 200_000
+) -> dict[str, Any]:
     """Evaluate the run's best checkpoint and record the result in metrics.json.
 
     Args:
         run_path: the run folder.
-        data: a new file with the training columns; every complete window in it is evaluated.
+        data: a new file with the training columns; every complete window (or sequence) in it is
+            evaluated, the file read in chunks as ``predict`` reads its input (text files of
+            ``generate`` runs whole).
         split: ``"val"`` or ``"test"`` of the run's own data (default: both). Not with ``data``.
+        chunk_rows: rows of ``data`` read at a time.
 
     Returns:
         ``{name: {"model": {...}, "baseline": {...}}}`` for each evaluated split or file.
@@ -507,35 +512,38 @@ def evaluate(run_path: str | Path, *, data: str | Path | None = None, split: str
         run.remove_stale_temps()  # the lock is ours: any temporary file was left by a killed writer
         run.read_metrics()  # written at the end: a damaged one fails now, not after the work
         if data is not None:
-            prepared = task.file_data(pre, data)
-            names = {"test": str(Path(data).resolve())}
-            folder = ("plots", "files", Path(data).stem)
-        else:
-            for path in (config.data.path, config.data.val_path, config.data.test_path):
-                if path and not Path(path).exists():
-                    raise DataError(f"{path}: the run's data file is gone; evaluate another file with --data PATH")
-            _, prepared = task.prepare(config, pre)
-            names = {s: s for s in ([split] if split else ["val", "test"])}
-            folder = ("plots",)
-        _import_tensorflow(config.seed)
-        from rnnkit.models import load_model
-
-        model = load_model(best)
-        results: dict[str, Any] = {}
-        for source, name in names.items():
-            outcome = task.evaluate(model, pre, prepared, source)
+            stream = task.labelled_stream(pre, data, chunk_rows)  # columns and first rows, before the model loads
+            model = _load_best(config, best)
+            evaluation = task.evaluate_file(model, pre, stream)
+            results = {str(Path(data).resolve()): {"model": evaluation.model, "baseline": evaluation.baseline}}
+            evaluation.plots(run.subfolder("plots", "files", Path(data).stem))  # once scored: a failure writes nothing
+            run.update_metrics({"files": results})
+            return results
+        for path in (config.data.path, config.data.val_path, config.data.test_path):
+            if path and not Path(path).exists():
+                raise DataError(f"{path}: the run's data file is gone; evaluate another file with --data PATH")
+        _, prepared = task.prepare(config, pre)
+        model = _load_best(config, best)
+        results = {}
+        for name in [split] if split else ["val", "test"]:
+            outcome = task.evaluate(model, pre, prepared, name)
             if outcome is None:
-                raise DataError(f"{data or config.data.path}: the {source} split has nothing to evaluate")
+                raise DataError(f"{config.data.path}: the {name} split has nothing to evaluate")
             results[name] = {"model": outcome[0], "baseline": outcome[1]}
-        for source, name in names.items():  # only once every split is scored: a failure writes nothing
-            task.plots(model, pre, prepared, source, run.subfolder(*folder), results[name]["model"])
-        if data is not None:
-            run.update_metrics({"files": dict(results)})
-        else:
-            run.update_metrics(
-                {**{n: v["model"] for n, v in results.items()}, "baseline": {n: v["baseline"] for n, v in results.items()}}
-            )
+        for name in results:  # only once every split is scored: a failure writes nothing
+            task.plots(model, pre, prepared, name, run.subfolder("plots"), results[name]["model"])
+        run.update_metrics(
+            {**{n: v["model"] for n, v in results.items()}, "baseline": {n: v["baseline"] for n, v in results.items()}}
+        )
     return results
+
+
+def _load_best(config: Config, best: Path):
+    # TensorFlow is imported only now: data errors found before it cost no import.
+    _import_tensorflow(config.seed)
+    from rnnkit.models import load_model
+
+    return load_model(best)
 
 
 def predict(
@@ -548,13 +556,19 @@ def predict(
     last_only: bool = False,
     overwrite: bool = False,
     one_thread_per_batch: bool = False,
+    layout: str = "wide",
 ) -> PredictResult:
     """Forecast from every complete window of a CSV or Parquet file, streaming in chunks.
 
     The input is checked against schema.json before the model is loaded. Each series keeps only
-    its last ``window - 1`` rows between chunks, so memory is bounded by the chunk size. The output
-    has the series id, the time of each forecast origin, and ``<target>_h<k>`` for every target and
-    step in original units; it appears at ``output_path`` only once complete.
+    its last ``window - 1`` rows between chunks, so memory is bounded by the chunk size. Wide
+    output has one row per forecast: the series id, ``origin_<time>`` (the time of the last
+    observed step; ``origin``, its row within the series, without a time column), where the time
+    column is regular ``<time>_h<k>`` (the time step ``k`` is for), and ``<target>_h<k>`` for
+    every target and step in original units. Long output has one row per forecast step: id,
+    ``origin_<time>``, ``<time>`` (where regular), ``step``, one column per target. Classify and
+    tag runs write one row per sequence or step. The output appears at ``output_path`` only once
+    complete.
 
     Args:
         run_path: the run folder.
@@ -571,9 +585,10 @@ def predict(
             and of at most 8 usable CPUs, unless ``TF_NUM_INTRAOP_THREADS`` is set), and where
             each op then runs on one thread (also by the caller's own ``tf.config.threading``),
             keep one batch in flight per usable CPU, at least two (``tasks.base.cpu_streams``).
+        layout: ``"wide"`` or (forecast runs) ``"long"``: ``rnnkit predict --format``.
 
     Raises:
-        ConfigError: the output exists (without ``overwrite``) or has an unknown format.
+        ConfigError: the output exists (without ``overwrite``) or has an unknown format or layout.
         DataError: the input does not match the schema, or a series is out of time order.
         RunError: incomplete or corrupt run folder.
     """
@@ -582,6 +597,10 @@ def predict(
     run, config, task, pre, best = _open_run(run_path)
     if task.name == "generate":
         raise ConfigError(f"{run.root}: a language model run; sample from it with 'rnnkit generate {run.root} --prompt TEXT'")
+    if layout not in task.predict_layouts:
+        raise ConfigError(
+            f"--format must be one of {', '.join(task.predict_layouts)} for a {task.name} run. Received: {layout!r}"
+        )
     writer = OutputWriter(output_path, overwrite=overwrite)
     stream = task.checked_stream(pre, input_path, chunk_rows)  # columns and cells, before the model is loaded
     from rnnkit.tasks.base import cpu_streams, one_thread_per_op, ops_on_one_thread
@@ -595,7 +614,9 @@ def predict(
     streams = cpu_streams() if one_thread else None
     check_inference_fits(config.model, task.model_shape(pre), batch, streams or 2)
     with writer:
-        stats = task.write_predictions(model, pre, stream, writer, batch_size=batch, last_only=last_only, streams=streams)
+        stats = task.write_predictions(
+            model, pre, stream, writer, batch_size=batch, last_only=last_only, streams=streams, layout=layout
+        )
     return PredictResult(writer.path, stats.rows, stats.sequences, stats.input_rows, stats.short)
 
 

@@ -96,6 +96,37 @@ def test_evaluate_prints_a_table_and_records_splits_and_files(tmp_path, trained_
     one_line_error(run_cli("evaluate", run, "--data", other, "--split", "val"), 2, "--split applies to the run's own data")
 
 
+def test_evaluate_data_streams_and_equals_evaluation_in_memory(tmp_path, trained_run):
+    """The metrics of a file read in chunks of 7, 100 or all rows are those of the same windows
+    evaluated at once in memory, to float rounding; the plot is written as before."""
+    from rnnkit.data.prepare import prepare_training_data
+    from rnnkit.models import load_model
+    from rnnkit.tasks import load_preprocessor
+    from rnnkit.training import evaluate
+
+    run = tmp_path / "run"
+    _copy_run(trained_run, run)
+    other = tmp_path / "other.csv"
+    frame = make_series(n_series=4, length=30, seed=9)
+    frame.iloc[np.random.default_rng(2).permutation(len(frame))].sort_values("date", kind="stable").to_csv(other, index=False)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["data"].update(path=str(other), split={"val": 0.0, "test": 0.0})  # every window a training window
+    config["train"]["early_stopping"]["monitor"] = "loss"
+    from rnnkit.config import validate_config
+
+    task, pre = load_preprocessor(run / "schema.json")
+    _, arrays = prepare_training_data(validate_config(config), pre)
+    expected, expected_baseline = task.evaluate(load_model(run / "checkpoints" / "best.keras"), pre, arrays, "train")
+    assert expected["windows"] == 4 * (30 - 8 - 2 + 1)
+    for chunk_rows in (7, 100, 10**6):
+        found = evaluate(run, data=other, chunk_rows=chunk_rows)[str(other.resolve())]
+        assert_close(found["model"], expected, rel=1e-6)  # XLA's rounding depends on the batch shape
+        assert_close(found["baseline"], expected_baseline, rel=1e-12)
+    recorded = json.loads((run / "metrics.json").read_text())["files"][str(other.resolve())]
+    assert recorded["model"]["windows"] == expected["windows"]
+    assert (run / "plots" / "files" / "other" / "forecast_test.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_predict_streams_the_same_rows_as_one_chunk(tmp_path, trained_run):
     data = tmp_path / "new.csv"
     make_series(n_series=3, length=25, seed=3).to_csv(data, index=False)
@@ -104,18 +135,88 @@ def test_predict_streams_the_same_rows_as_one_chunk(tmp_path, trained_run):
     result = run_cli("predict", trained_run, "--input", data, "--output", chunked, "--chunk-rows", 7, "--batch-size", 5)
     assert result.exit_code == 0, result.stderr
     a, b = pd.read_csv(whole), pd.read_parquet(chunked)
-    assert list(a.columns) == ["id", "date", "y_h1", "y_h2"]
+    assert list(a.columns) == ["id", "origin_date", "date_h1", "date_h2", "y_h1", "y_h2"]
     assert len(a) == 3 * (25 - 8 + 1)
     assert list(a["id"]) == list(b["id"])
-    assert list(pd.to_datetime(a["date"])) == list(pd.to_datetime(b["date"]))
+    for column in ("origin_date", "date_h1", "date_h2"):
+        assert list(pd.to_datetime(a[column])) == list(b[column])
     np.testing.assert_allclose(a[["y_h1", "y_h2"]], b[["y_h1", "y_h2"]], rtol=1e-5)
-    # The first origin of each series is its 8th row (a full window of 8 inputs).
-    assert a.groupby("id")["date"].first().tolist() == ["2024-01-08"] * 3
+    # The first origin of each series is its 8th row (a full window of 8 inputs); a daily run
+    # forecasts the next two days.
+    assert a.groupby("id")["origin_date"].first().tolist() == ["2024-01-08"] * 3
+    assert a.groupby("id")[["date_h1", "date_h2"]].first().to_numpy().tolist() == [["2024-01-09", "2024-01-10"]] * 3
     last = tmp_path / "last.csv"
     assert run_cli("predict", trained_run, "--input", data, "--output", last, "--last").exit_code == 0
     tail = pd.read_csv(last)
     assert len(tail) == 3
     np.testing.assert_allclose(tail[["y_h1", "y_h2"]], a.groupby("id").tail(1)[["y_h1", "y_h2"]], rtol=1e-5)
+
+
+def test_predict_long_format_holds_the_wide_values_one_step_a_row(tmp_path, trained_run):
+    data = tmp_path / "new.csv"
+    make_series(n_series=3, length=25, seed=3).to_csv(data, index=False)
+    wide, long = tmp_path / "wide.parquet", tmp_path / "long.csv"
+    assert run_cli("predict", trained_run, "--input", data, "--output", wide).exit_code == 0
+    result = run_cli("predict", trained_run, "--input", data, "--output", long, "--format", "long", "--chunk-rows", 7)
+    assert result.exit_code == 0, result.stderr
+    a, b = pd.read_parquet(wide), pd.read_csv(long, parse_dates=["origin_date", "date"])
+    assert list(b.columns) == ["id", "origin_date", "date", "step", "y"] and len(b) == 2 * len(a)
+    assert b["id"].tolist() == np.repeat(a["id"], 2).tolist()
+    assert b["origin_date"].tolist() == np.repeat(a["origin_date"], 2).tolist()
+    assert b["date"].tolist() == a[["date_h1", "date_h2"]].to_numpy().ravel().tolist()
+    assert (b["date"] - b["origin_date"] == pd.to_timedelta(b["step"], unit="D")).all()
+    np.testing.assert_allclose(b["y"], a[["y_h1", "y_h2"]].to_numpy().ravel(), rtol=1e-5)
+    # --last: the newest forecast of each series, in either format.
+    last_wide, last_long = tmp_path / "last.csv", tmp_path / "last.parquet"
+    assert run_cli("predict", trained_run, "--input", data, "--output", last_wide, "--last").exit_code == 0
+    assert run_cli("predict", trained_run, "--input", data, "--output", last_long, "--last", "--format", "long").exit_code == 0
+    c, d = pd.read_csv(last_wide), pd.read_parquet(last_long)
+    assert c[["origin_date", "date_h1", "date_h2"]].to_numpy().tolist() == [["2024-01-25", "2024-01-26", "2024-01-27"]] * 3
+    assert d["date"].dt.strftime("%Y-%m-%d").tolist() == ["2024-01-26", "2024-01-27"] * 3 and d["step"].tolist() == [1, 2] * 3
+    np.testing.assert_allclose(d["y"], c[["y_h1", "y_h2"]].to_numpy().ravel(), rtol=1e-6)
+    np.testing.assert_allclose(c[["y_h1", "y_h2"]], a.groupby("id").tail(1)[["y_h1", "y_h2"]], rtol=1e-5)
+
+
+def _monthly(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.assign(date=pd.date_range("2019-01-01", periods=40, freq="MS").strftime("%Y-%m-%d").tolist() * 2)
+
+
+def _every_five(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.assign(date=np.tile(100 + 5 * np.arange(40), 2))
+
+
+def _irregular(frame: pd.DataFrame) -> pd.DataFrame:
+    days = np.cumsum(np.random.default_rng(1).integers(1, 4, 40))  # 1 to 3 days apart
+    return frame.assign(date=np.tile((pd.Timestamp("2024-01-01") + pd.to_timedelta(days, unit="D")).strftime("%Y-%m-%d"), 2))
+
+
+@pytest.mark.parametrize(
+    ("times", "step", "h1", "h2"),
+    [
+        (_monthly, "MS", ["2019-09-01", "2019-10-01"], ["2019-10-01", "2019-11-01"]),  # calendar months of 30 and 31 days
+        (_every_five, 5, [140, 145], [145, 150]),
+        (_irregular, None, None, None),
+    ],
+    ids=["month-start", "numbers-step-5", "irregular-dates"],
+)
+def test_a_run_records_its_time_step_and_predict_names_each_steps_time(tmp_path, times, step, h1, h2):
+    data = tmp_path / "series.csv"
+    times(make_series(n_series=2, length=40)).to_csv(data, index=False)
+    config = write_config(tmp_path, data, train={"epochs": 1})
+    assert run_cli("train", config, "--run-dir", tmp_path / "run", "-q").exit_code == 0
+    assert json.loads((tmp_path / "run" / "schema.json").read_text())["time_step"] == step
+    wide, long = tmp_path / "wide.csv", tmp_path / "long.csv"
+    assert run_cli("predict", tmp_path / "run", "--input", data, "--output", wide).exit_code == 0
+    assert run_cli("predict", tmp_path / "run", "--input", data, "--output", long, "--format", "long").exit_code == 0
+    a, b = pd.read_csv(wide), pd.read_csv(long)
+    if step is None:  # no regular step: no time to name a step by
+        assert list(a.columns) == ["id", "origin_date", "y_h1", "y_h2"]
+        assert list(b.columns) == ["id", "origin_date", "step", "y"]
+        return
+    assert list(a.columns) == ["id", "origin_date", "date_h1", "date_h2", "y_h1", "y_h2"]
+    assert list(b.columns) == ["id", "origin_date", "date", "step", "y"]
+    assert a[["date_h1", "date_h2"]].iloc[:2].to_numpy().T.tolist() == [h1, h2]
+    assert b["date"].tolist() == a[["date_h1", "date_h2"]].to_numpy().ravel().tolist()
 
 
 def test_predict_batch_is_the_tasks_choice_unless_given(tmp_path, trained_run, monkeypatch):
@@ -213,7 +314,7 @@ def test_predict_command_runs_one_batch_per_cpu_each_op_on_one_thread_unless_the
 def test_predict_matches_evaluate_forecasts(tmp_path, trained_run):
     """A forecast from predict equals the one evaluate scores, for the same window."""
     from rnnkit.data.pipeline import WindowCutter
-    from rnnkit.data.prepare import prepare_eval_data
+    from rnnkit.data.predict_stream import ForecastStream
     from rnnkit.data.schema import Preprocessor
     from rnnkit.models import load_model
 
@@ -222,11 +323,11 @@ def test_predict_matches_evaluate_forecasts(tmp_path, trained_run):
     out = tmp_path / "out.csv"
     assert run_cli("predict", trained_run, "--input", data, "--output", out).exit_code == 0
     pre = Preprocessor.load(trained_run / "schema.json")
-    arrays = prepare_eval_data(pre, data)
+    [block] = ForecastStream(pre, data, labelled=True).blocks()  # the windows evaluate --data scores
     model = load_model(trained_run / "checkpoints" / "best.keras")
-    origins = arrays.origins["test"]
-    cutter = WindowCutter(arrays.x, arrays.y, pre)
-    expected = pre.to_original(model(cutter.inputs(origins)).numpy(), arrays.y_raw[origins])
+    origins = block.origins
+    expected = pre.to_original(model(WindowCutter(block.x, block.y, pre).inputs(origins)).numpy(), block.last_raw)
+    assert len(origins) == 20 - 8 - 2 + 1  # each with its 2 targets in the file
     np.testing.assert_allclose(pd.read_csv(out)[["y_h1", "y_h2"]].to_numpy()[: len(origins)], expected[:, :, 0], rtol=1e-5)
 
 
@@ -321,6 +422,22 @@ def test_quickstart_beats_persistence(tmp_path):
     assert metrics["test"]["mae"] < metrics["baseline"]["test"]["mae"]
 
 
+def assert_close(found, expected, rel: float) -> None:
+    """Equal nested metrics: the same keys, None where expected is None, numbers to ``rel``."""
+    if isinstance(expected, dict):
+        assert isinstance(found, dict) and list(found) == list(expected), (found, expected)
+        for key in expected:
+            assert_close(found[key], expected[key], rel)
+    elif isinstance(expected, list):
+        assert len(found) == len(expected)
+        for a, b in zip(found, expected, strict=True):
+            assert_close(a, b, rel)
+    elif isinstance(expected, (int, float)) and not isinstance(expected, bool):
+        assert found == pytest.approx(expected, rel=rel, abs=0)
+    else:
+        assert found == expected
+
+
 def _copy_run(source: Path, target: Path) -> None:
     import shutil
 
@@ -336,11 +453,21 @@ def test_several_targets_numeric_time_and_a_single_series(tmp_path):
     assert run_cli("train", config, "--run-dir", tmp_path / "run", "-q").exit_code == 0
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert set(metrics["test"]["per_target"]) == {"y", "x"}
-    out = tmp_path / "out.csv"
+    assert json.loads((tmp_path / "run" / "schema.json").read_text())["time_step"] == 1
+    out, long = tmp_path / "out.csv", tmp_path / "long.parquet"
     assert run_cli("predict", tmp_path / "run", "--input", data, "--output", out).exit_code == 0
     forecasts = pd.read_csv(out)
-    assert list(forecasts.columns) == ["date", "y_h1", "y_h2", "x_h1", "x_h2"]
-    assert forecasts["date"].iloc[0] == 107 and len(forecasts) == 60 - 8 + 1
+    assert list(forecasts.columns) == ["origin_date", "date_h1", "date_h2", "y_h1", "y_h2", "x_h1", "x_h2"]
+    assert forecasts[["origin_date", "date_h1", "date_h2"]].iloc[0].tolist() == [107, 108, 109]
+    assert len(forecasts) == 60 - 8 + 1
+    # Long: one row per origin and step, each target a column, the same values.
+    assert run_cli("predict", tmp_path / "run", "--input", data, "--output", long, "--format", "long").exit_code == 0
+    rows = pd.read_parquet(long)
+    assert list(rows.columns) == ["origin_date", "date", "step", "y", "x"] and len(rows) == 2 * len(forecasts)
+    assert rows[["origin_date", "date", "step"]].iloc[:3].to_numpy().tolist() == [[107, 108, 1], [107, 109, 2], [108, 109, 1]]
+    for target in ("y", "x"):
+        wide = forecasts[[f"{target}_h1", f"{target}_h2"]].to_numpy().ravel()
+        np.testing.assert_allclose(rows[target], wide, rtol=1e-6)
 
 
 def test_without_a_time_column_origins_are_positions(tmp_path, trained_run):
@@ -352,8 +479,16 @@ def test_without_a_time_column_origins_are_positions(tmp_path, trained_run):
     out = tmp_path / "out.csv"
     assert run_cli("predict", tmp_path / "run", "--input", data, "--output", out, "--chunk-rows", 9).exit_code == 0
     forecasts = pd.read_csv(out)
-    assert list(forecasts.columns[:2]) == ["id", "origin"]
+    assert list(forecasts.columns) == ["id", "origin", "y_h1", "y_h2"]  # no times to name the steps by
     assert forecasts.groupby("id")["origin"].apply(list).tolist() == [list(range(7, 20))] * 2
+    long = tmp_path / "long.csv"
+    assert run_cli("predict", tmp_path / "run", "--input", data, "--output", long, "--format", "long").exit_code == 0
+    rows = pd.read_csv(long)
+    assert list(rows.columns) == ["id", "origin", "step", "y"]
+    assert (
+        rows["step"].tolist() == [1, 2] * len(forecasts) and rows["origin"].tolist() == np.repeat(forecasts["origin"], 2).tolist()
+    )
+    np.testing.assert_allclose(rows["y"], forecasts[["y_h1", "y_h2"]].to_numpy().ravel(), rtol=1e-6)
 
 
 def test_runs_lists_differing_config_and_metrics_with_sort_and_filter(tmp_path, tiny_config):

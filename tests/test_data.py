@@ -11,7 +11,7 @@ import pytest
 from conftest import make_series, write_config
 
 from rnnkit.config import load_config
-from rnnkit.data.prepare import prepare_eval_data, prepare_training_data
+from rnnkit.data.prepare import prepare_training_data
 from rnnkit.errors import DataError
 
 
@@ -194,14 +194,16 @@ def test_detrend_scales_targets_by_training_differences(tmp_path):
     assert pre.detrended_features == [True, False]
 
 
-def test_eval_data_uses_the_fitted_preprocessor(tmp_path):
+def test_a_labelled_stream_uses_the_fitted_preprocessor(tmp_path):
+    from rnnkit.data.predict_stream import ForecastStream
+
     pre, _ = prepared(tmp_path, make_series(n_series=2, length=40))
     other = tmp_path / "other.csv"
     make_series(n_series=1, length=20, seed=5).to_csv(other, index=False)
-    arrays = prepare_eval_data(pre, other)
-    assert len(arrays.origins["test"]) == 20 - pre.window - pre.horizon + 1
+    blocks = list(ForecastStream(pre, other, labelled=True).blocks())
+    assert sum(len(b.origins) for b in blocks) == 20 - pre.window - pre.horizon + 1
     raw = pd.read_csv(other)
-    np.testing.assert_allclose(arrays.x[:, 0], (raw["y"] - pre.center["y"]) / pre.spread["y"], rtol=1e-5)
+    np.testing.assert_allclose(blocks[0].x[:, 0], (raw["y"] - pre.center["y"]) / pre.spread["y"], rtol=1e-5)
 
 
 def test_parquet_columns_read_one_at_a_time_equal_pandas(tmp_path):
@@ -289,6 +291,52 @@ def test_prediction_stream_reads_interleaved_series_in_any_chunks_as_each_series
     for chunk_rows in (4, 1_000):
         with pytest.raises(DataError, match=r"series 's2', column 'date': time 2024-01-02 00:00:00 does not come after"):
             list(ForecastStream(pre, path, chunk_rows=chunk_rows).blocks())
+
+
+def test_a_labelled_stream_yields_each_window_once_its_targets_have_arrived(tmp_path):
+    """evaluate --data: every complete window (inputs and the horizon rows after it) of every
+    series, once, whatever the chunks; each series carries window - 1 + horizon rows."""
+    from rnnkit.data.predict_stream import ForecastStream
+
+    pre, _ = prepared(tmp_path, make_series(n_series=2, length=40), data={"window": 5, "horizon": 3, "missing": "ffill"})
+    rng = np.random.default_rng(4)
+    parts = []
+    for index, length in enumerate([30, 7, 8, 12, 21]):  # s1 is one row short of a complete window
+        part = make_series(n_series=1, length=length, seed=index).assign(id=f"s{index}")
+        part.loc[(rng.random(length) < 0.15) & (np.arange(length) > 2), "x"] = np.nan  # gaps after the leading ones
+        parts.append(part.assign(order=np.arange(length) * 4 + rng.random(length) * 4))
+    parts[4].loc[:1, "y"] = np.nan  # leading gaps: those rows are dropped
+    frame = pd.concat(parts).sort_values("order", kind="stable").drop(columns="order").reset_index(drop=True)
+    path = tmp_path / "new.csv"
+    frame.to_csv(path, index=False)
+
+    expected = {}  # (id, origin time) -> (window inputs, the targets after it, the row's position in its series)
+    for part in parts:
+        rows = part.drop(columns="order").ffill().dropna().reset_index(drop=True)
+        rows["date"] = pd.to_datetime(rows["date"])
+        inputs = pre.transform_inputs(rows)
+        for origin in range(pre.window - 1, len(rows) - pre.horizon):
+            after = rows["y"].to_numpy()[origin + 1 : origin + 1 + pre.horizon]
+            expected[rows["id"][origin], rows["date"][origin]] = (inputs[origin - pre.window + 1 : origin + 1], after, origin)
+    ranks = {key: rank for rank, key in enumerate(frame["id"].drop_duplicates())}
+    for chunk_rows in (3, 10, 1_000):
+        found = {}
+        for block in ForecastStream(pre, path, chunk_rows=chunk_rows, labelled=True).blocks():
+            known = block.known
+            for origin, key, time in zip(block.origins, block.ids, block.times, strict=True):
+                assert (key, pd.Timestamp(time)) not in found
+                assert known.ranks[origin] == ranks[key] and pd.Timestamp(known.times[origin]) == pd.Timestamp(time)
+                window = block.x[origin - pre.window + 1 : origin + 1]
+                found[key, pd.Timestamp(time)] = (
+                    window,
+                    known.targets[origin + 1 : origin + 1 + pre.horizon, 0],
+                    known.positions[origin],
+                )
+        assert found.keys() == expected.keys(), chunk_rows
+        for key, (window, after, position) in expected.items():
+            np.testing.assert_array_equal(found[key][0], window)
+            np.testing.assert_array_equal(found[key][1], after)
+            assert found[key][2] == position
 
 
 def test_prediction_stream_reads_csv_ids_as_written(tmp_path):
@@ -465,3 +513,81 @@ def test_output_writer_csv_equals_one_pandas_write(tmp_path):
         for piece in pieces:
             writer.write(piece)
     assert (tmp_path / "out.csv").read_text() == pd.concat(pieces).to_csv(index=False)
+
+
+def with_times(frame: pd.DataFrame, times_of) -> pd.DataFrame:
+    """``frame`` with each series' time column replaced by ``times_of(series index, length)``."""
+    parts = [part.assign(date=times_of(index, len(part))) for index, (_, part) in enumerate(frame.groupby("id", sort=False))]
+    return pd.concat(parts, ignore_index=True)
+
+
+def dates(freq: str, start: str = "2021-01-01"):
+    return lambda index, n: pd.date_range(start, periods=n, freq=freq).strftime("%Y-%m-%d %H:%M")
+
+
+def skip_one(index: int, n: int):  # a day missing from series 1's training rows
+    days = pd.date_range("2021-01-01", periods=n + 1, freq="D")
+    return days.delete(5 if index == 1 else n).strftime("%Y-%m-%d")
+
+
+def late_gap(index: int, n: int):  # a day missing among the held-out (test) rows only
+    return pd.date_range("2021-01-01", periods=n + 1, freq="D").delete(n - 2).strftime("%Y-%m-%d")
+
+
+@pytest.mark.parametrize(
+    ("times_of", "expected"),
+    [
+        (lambda index, n: np.arange(n), 1),
+        (lambda index, n: 100 + 5 * np.arange(n), 5),
+        (lambda index, n: 0.5 * np.arange(n) + index, 0.5),
+        (dates("D"), "D"),
+        (dates("h"), "h"),
+        (dates("MS"), "MS"),
+        (dates("W-SUN"), "W-SUN"),
+        (lambda index, n: np.arange(n) ** 2, None),  # numbers, irregular
+        (skip_one, None),
+        (late_gap, "D"),  # the step is inferred from training rows
+        (lambda index, n: dates("W-SUN" if index == 0 else "W-MON")(index, n), None),  # series disagree
+    ],
+    ids=[
+        "step-1",
+        "step-5",
+        "step-0.5",
+        "daily",
+        "hourly",
+        "month-start",
+        "weekly",
+        "numbers-irregular",
+        "a-day-missing",
+        "gap-in-held-out-rows",
+        "weeks-on-two-anchors",
+    ],
+)
+def test_the_regular_time_step_is_inferred_from_training_rows(tmp_path, times_of, expected):
+    pre, _ = prepared(tmp_path, with_times(make_series(n_series=2, length=40), times_of))
+    assert pre.time_step == expected and type(pre.time_step) is type(expected)
+
+
+def test_no_time_column_has_no_step_and_step_times_follow_the_calendar(tmp_path):
+    pre, _ = prepared(tmp_path, make_series(n_series=2, length=40).drop(columns="date"), data={"time": None})
+    assert pre.time_step is None and pre.step_times(np.arange(3)) is None
+    monthly, _ = prepared(tmp_path, with_times(make_series(n_series=2, length=40), dates("MS", "2019-01-01")))
+    origins = pd.to_datetime(["2024-01-01", "2024-02-01", "2024-12-01"]).to_numpy()
+    steps = monthly.step_times(origins)
+    assert [list(step.strftime("%Y-%m-%d")) for step in steps] == [
+        ["2024-02-01", "2024-03-01", "2025-01-01"],
+        ["2024-03-01", "2024-04-01", "2025-02-01"],
+    ]
+    numeric, _ = prepared(tmp_path, with_times(make_series(n_series=2, length=40), lambda index, n: 5 * np.arange(n)))
+    assert [list(step) for step in numeric.step_times(np.array([10, 35]))] == [[15, 40], [20, 45]]
+
+
+def test_an_output_column_named_twice_is_refused_before_any_work(tmp_path):
+    from rnnkit.data.predict_stream import TABLES
+    from rnnkit.errors import ConfigError
+
+    frame = make_series(n_series=2, length=40).rename(columns={"y": "step"})
+    pre, _ = prepared(tmp_path, frame, data={"features": ["step", "x"], "target": "step"})
+    assert TABLES["wide"](pre).columns == ["id", "origin_date", "date_h1", "date_h2", "step_h1", "step_h2"]
+    with pytest.raises(ConfigError, match=r"--format long: the output would have two columns named 'step'"):
+        TABLES["long"](pre)

@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -162,6 +163,12 @@ CASES = {
         "resume",
         RUN,
         ["schema.json: scale must be one of 'standard', 'minmax' or 'none'. Received: scale=\"robust\""],
+    ),
+    "schema-time-step-not-a-frequency": (
+        edit_json(SCHEMA, lambda d: d.update(time_step="fortnightly")),
+        "predict",
+        RUN,
+        ["schema.json: time_step must be a pandas frequency such as 'D'", 'Received: time_step="fortnightly"'],
     ),
     "schema-top-level-list": (write_text(SCHEMA, "[1, 2]"), "evaluate", RUN, ["schema.json: expected a JSON object", "list"]),
     "schema-deeply-nested": (write_text(SCHEMA, DEEP), "predict", RUN, ["schema.json: nested more than 32 levels deep"]),
@@ -555,3 +562,35 @@ def test_naive_mae_may_be_nan_but_spreads_may_not(trained_run):
     data["spread"]["x"] = float("-inf")
     with pytest.raises(RunError, match=r"spread.x must be a finite number above 0. Received: spread.x=-Infinity"):
         Preprocessor.from_dict(data)
+
+
+def test_time_step_and_majority_label_validate_and_older_schemas_load_without_them(tmp_path):
+    series, sequences = tmp_path / "series.csv", tmp_path / "seq.csv"
+    make_series().to_csv(series, index=False)
+    make_sequences().to_csv(sequences, index=False)
+    forecast = preprocessor_of(
+        tmp_path,
+        "forecast",
+        {"path": str(series), "id": "id", "time": "date", "features": ["y", "x"], "target": "y", "window": 6, "horizon": 2},
+    )
+    classify = preprocessor_of(
+        tmp_path, "classify", {"path": str(sequences), "id": "seq", "time": "t", "features": ["a", "b"], "target": "label"}
+    )
+    assert (forecast.time_step, classify.majority_label) == ("D", "1")
+    for pre, field, wrong, message in [
+        (forecast, "time_step", 1, "time_step must be a pandas frequency such as 'D', 'W-SUN', 'MS' or 'h'"),
+        (forecast, "time_step", "every other day", "time_step must be a pandas frequency"),
+        (classify, "majority_label", "Sitting", 'majority_label must be one of the labels (["1", "Standing"]), or null'),
+    ]:
+        data = json.loads(json.dumps(pre.to_dict()))
+        with pytest.raises(RunError, match=re.escape(message)):
+            type(pre).from_dict({**data, field: wrong})
+        del data[field]  # as an older rnnkit wrote schema.json
+        assert getattr(type(pre).from_dict(data), field) is None
+    numeric = {**json.loads(json.dumps(forecast.to_dict())), "time_kind": "numeric"}
+    assert type(forecast).from_dict({**numeric, "time_step": 5}).time_step == 5
+    for wrong in ("D", 0, float("inf")):
+        with pytest.raises(
+            RunError, match=r"time_step must be a finite number above 0 \(the time column holds numbers\), or null"
+        ):
+            type(forecast).from_dict({**numeric, "time_step": wrong})

@@ -181,7 +181,7 @@ def test_sequence_prediction_and_evaluation_run_two_streams_with_unchanged_resul
     pd.testing.assert_frame_equal(two, one)  # bit for bit, rows in input order
     assert two_metrics == one_metrics
     # Each probability is the softmax of the model on that sequence alone.
-    sequences = [s for _, block, _ in task.checked_stream(pre, sequences_csv, chunk_rows=150).blocks() for s in block]
+    sequences = [s for block in task.checked_stream(pre, sequences_csv, chunk_rows=150).blocks() for s in block.sequences]
     expected = np.concatenate([softmax(np.asarray(compiled(pad_batch([s])))[0]).reshape(-1, len(pre.labels)) for s in sequences])
     np.testing.assert_allclose(one[[f"p_{label}" for label in pre.labels]].to_numpy(), expected, atol=1e-5)
     assert len(one) == (len(pd.read_csv(sequences_csv)) if task_name == "tag" else len(sequences))
@@ -236,7 +236,7 @@ def test_output_frames_hold_the_types_pandas_infers_from_the_values(tmp_path, se
     frame.to_csv(sequences_csv, index=False)
     task = get_task(task_name)
     pre, _ = task.prepare(load_config(config_file(tmp_path, task_name, classify_data(sequences_csv))))
-    ids, sequences, times = next(task.checked_stream(pre, sequences_csv, chunk_rows=10**6).blocks())
+    ids, sequences, times, _ = next(task.checked_stream(pre, sequences_csv, chunk_rows=10**6).blocks())
     rng = np.random.default_rng(0)
     probabilities = [rng.random((len(s), 2) if task.per_step else 2, dtype=np.float32) for s in sequences]
     built = task._output_frame(pre, "seq", ids, times, probabilities)
@@ -292,6 +292,44 @@ def test_classify_end_to_end_beats_the_majority_class(tmp_path, sequences_csv):
     result = run_cli("evaluate", tmp_path / "run", "--data", new)
     assert result.exit_code == 3
     assert "sequence 'q001', column 'label': label 'Sitting' was not seen in training (known: '1', 'Standing')" in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task_name", ["classify", "tag"])
+def test_evaluate_data_streams_sequences_and_equals_evaluation_in_memory(tmp_path, task_name):
+    """evaluate --data reads the file in chunks (sequences cut to max_length as in training) and
+    scores what evaluation in memory scores; the baseline predicts the training majority."""
+    from rnnkit.config import validate_config
+    from rnnkit.models import load_model
+    from rnnkit.tasks import load_preprocessor
+    from rnnkit.training import evaluate
+
+    def labelled(frame):
+        return frame.assign(label=np.where(frame["a"] > 0, "up", "down")) if task_name == "tag" else frame
+
+    train_file, new = tmp_path / "seq.csv", tmp_path / "new.csv"
+    labelled(make_sequences()).to_csv(train_file, index=False)
+    labelled(make_sequences(n=15, seed=6, labels=("Standing", "1", "Standing"))).to_csv(new, index=False)
+    config = config_file(tmp_path, task_name, classify_data(train_file, max_length=15), train={"epochs": 2})
+    assert run_cli("train", config, "--run-dir", tmp_path / "run", "-q").exit_code == 0
+    run = tmp_path / "run"
+    task, pre = load_preprocessor(run / "schema.json")
+    raw = yaml.safe_load((run / "config.yaml").read_text())
+    raw["data"].update(path=str(new), split={"val": 0.0, "test": 0.0})
+    raw["train"]["early_stopping"]["monitor"] = "loss"
+    _, data = task.prepare(validate_config(raw), pre)
+    expected, _ = task.evaluate(load_model(run / "checkpoints" / "best.keras"), pre, data, "train")
+    truth = pd.read_csv(new, dtype={"label": str}).groupby("seq")
+    truth = truth.tail(15) if task_name == "tag" else truth.first()  # tags of a sequence's last 15 steps
+    assert expected["count"] == len(truth) < (len(pd.read_csv(new)) if task_name == "tag" else 16)
+    if task_name == "classify":  # training's majority (a tie, so the first label), not the file's
+        assert (pre.majority_label, truth["label"].mode()[0]) == ("1", "Standing")
+    for chunk_rows in (7, 100, 10**6):
+        found = evaluate(run, data=new, chunk_rows=chunk_rows)[str(new.resolve())]
+        assert found["model"] == expected, chunk_rows
+        assert found["baseline"]["predicts"] == pre.majority_label
+        assert found["baseline"]["accuracy"] == pytest.approx((truth["label"] == pre.majority_label).mean())
+    assert (run / "plots" / "files" / "new" / "confusion_test.png").read_bytes()[:4] == b"\x89PNG"
 
 
 @pytest.mark.slow

@@ -279,11 +279,11 @@ def classify_run(tmp_path_factory) -> Path:
 
 
 def without_time_format(run: Path, tmp: Path) -> Path:
-    """A copy of ``run`` whose schema.json is as an older rnnkit wrote it: no time_format."""
+    """A copy of ``run`` whose schema.json is as an older rnnkit wrote it: no time_format, no time_step."""
     copy = tmp / "old-run"
     shutil.copytree(run, copy)
     schema = json.loads((copy / "schema.json").read_text())
-    del schema["time_format"]
+    del schema["time_format"], schema["time_step"]
     (copy / "schema.json").write_text(json.dumps(schema))
     return copy
 
@@ -320,6 +320,16 @@ RUN_CASES = {
         DATA,
         ["new.csv", "line 14, column 'x'", "training standard deviations"],
     ),
+    "evaluate-data-unsorted": (
+        predict_case("iso", series().iloc[::-1], command="evaluate"),
+        DATA,
+        ["new.csv", "series 's1', column 'date'", "evaluate --data reads each series in time order (sort by id and time)"],
+    ),
+    "evaluate-data-no-complete-window": (
+        predict_case("iso", series(length=9), command="evaluate"),
+        DATA,
+        ["new.csv: no complete window: each series needs at least 10 rows"],
+    ),
     "predict-sequence-channel-far": (
         predict_case("classify", with_cell(make_sequences(n=6), "b", 9, 1e9)),
         DATA,
@@ -339,6 +349,21 @@ RUN_CASES = {
         predict_case("day_first", series(time_format="%Y/%m/%d")),
         DATA,
         ["new.csv", "line 2, column 'date'", "'2024/01/01'", "'%d/%m/%Y'"],
+    ),
+    "predict-long-format-of-a-classify-run": (
+        lambda tmp, runs: [*predict_case("classify", make_sequences(n=6))(tmp, runs), "--format", "long"],
+        CONFIG,
+        ["--format must be one of wide for a classify run", "'long'"],
+    ),
+    "evaluate-data-sequence-not-contiguous": (
+        predict_case("classify", make_sequences(n=6).sort_values("t", kind="stable"), command="evaluate"),
+        DATA,
+        ["new.csv", "rows of sequence 'q000' are not contiguous", "evaluate --data reads one sequence at a time"],
+    ),
+    "evaluate-data-sequence-label-changes": (
+        predict_case("classify", with_cell(make_sequences(n=6), "label", 30, "Standing"), command="evaluate"),
+        DATA,
+        ["new.csv: sequence 'q001', column 'label': label changes within the sequence ('1', then 'Standing')"],
     ),
     "predict-ambiguous-with-an-older-schema": (
         predict_case("day_first", AMBIGUOUS, old_schema=True),
@@ -502,13 +527,16 @@ def test_day_first_run_records_its_format_and_predict_reads_ambiguous_looking_fi
     result = CliRunner().invoke(cli, ["predict", str(day_first_run), "--input", str(path), "--output", str(tmp_path / "o.csv")])
     assert result.exit_code == 0, result.stderr
     out = pd.read_csv(tmp_path / "o.csv")
-    assert out["date"].tolist() == [f"2024-01-{d:02d}" for d in range(8, 13)] * 2  # origins in January, in order
+    assert out["origin_date"].tolist() == [f"2024-01-{d:02d}" for d in range(8, 13)] * 2  # origins in January, in order
+    assert out["date_h1"].tolist() == [f"2024-01-{d:02d}" for d in range(9, 14)] * 2  # written in ISO 8601
     # A run whose schema.json predates time_format still predicts, inferring with the one-format rule.
     old = without_time_format(day_first_run, tmp_path)
     DAY_FIRST.to_csv(path, index=False)
     again = CliRunner().invoke(cli, ["predict", str(old), "--input", str(path), "--output", str(tmp_path / "p.csv")])
     assert again.exit_code == 0, again.stderr
-    assert pd.read_csv(tmp_path / "p.csv")["date"].iloc[5] == "2024-01-13"
+    older = pd.read_csv(tmp_path / "p.csv")
+    assert older["origin_date"].iloc[5] == "2024-01-13"
+    assert list(older.columns) == ["id", "origin_date", "y_h1", "y_h2"]  # no time_step recorded: no step times
 
 
 @pytest.mark.slow

@@ -1,15 +1,17 @@
-"""Streaming prediction input and output: bounded memory however large the file.
+"""Streaming input and output of forecasts: bounded memory however large the file.
 
-The input is read in chunks; each series keeps only its last rows between chunks (enough to
-complete the next window), so memory is bounded by the chunk size plus ``window`` rows per series.
-The output is written to a temporary file beside the target and renamed into place only when
-complete.
+The input (of ``rnnkit predict``, or the labelled file of ``rnnkit evaluate --data``) is read in
+chunks; each series keeps only its last rows between chunks (enough to complete the next window,
+and under evaluation its targets), so memory is bounded by the chunk size plus ``window`` (and
+``horizon``) rows per series. The output is written to a temporary file beside the target and
+renamed into place only when complete.
 """
 
 from __future__ import annotations
 
 import io
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +27,17 @@ from rnnkit.files import describe_os_error, file_kind, fsync_dir, remove_dead_te
 
 
 @dataclass
+class KnownRows:
+    """What evaluation needs besides the windows: each row's series, position and time, and the
+    targets in original units (for the truth after each origin)."""
+
+    ranks: np.ndarray  # (rows,) each row's series: its rank in the file (order of first appearance)
+    positions: np.ndarray  # (rows,) each row's 0-based position within its whole series
+    times: np.ndarray  # (rows,) time of each row (its position without a time column)
+    targets: np.ndarray  # (rows, targets) float64, original units
+
+
+@dataclass
 class Block:
     """Rows of one chunk (with each series' carried-over rows) and the window origins to forecast."""
 
@@ -34,19 +47,31 @@ class Block:
     last_raw: np.ndarray  # (windows, targets) last observed target values, original units
     ids: np.ndarray  # (windows,) series id of each window
     times: np.ndarray  # (windows,) time (or position) of each origin
+    known: KnownRows | None = None  # labelled streams only
 
 
 class ForecastStream:
-    """Reads a prediction input in chunks and yields blocks of windows to forecast."""
+    """Reads a forecasting file in chunks and yields blocks of windows to forecast.
 
-    def __init__(self, pre: Preprocessor, path: str | Path, chunk_rows: int = 200_000) -> None:
+    With ``labelled`` (``rnnkit evaluate --data``) the targets are read too, and a window is
+    yielded once the ``horizon`` rows after its origin have arrived, with the rows it needs for
+    scoring (:class:`KnownRows`): each series then carries ``window - 1 + horizon`` rows between
+    chunks.
+    """
+
+    def __init__(self, pre: Preprocessor, path: str | Path, chunk_rows: int = 200_000, *, labelled: bool = False) -> None:
         if chunk_rows < 1:
             raise ConfigError(f"--chunk-rows must be at least 1. Received: {chunk_rows}")
         self.pre = pre
         self.path = Path(path)
         self.chunk_rows = chunk_rows
-        # Targets are read when the model needs them: as inputs, or as the anchor of detrending.
-        self.has_targets = pre.detrend == "last_value" or set(pre.targets) <= set(pre.features)
+        self.labelled = labelled
+        self.command = "evaluate --data" if labelled else "predict"  # named in errors
+        # Rows after an origin that must have arrived before its window is yielded: its targets.
+        self.lag = pre.horizon if labelled else 0
+        # Targets are read when the model needs them (as inputs, or as the anchor of detrending)
+        # or evaluation does.
+        self.has_targets = labelled or pre.detrend == "last_value" or set(pre.targets) <= set(pre.features)
         self.columns = list(
             dict.fromkeys(c for c in [pre.id, pre.time, *pre.features, *(pre.targets if self.has_targets else [])] if c)
         )
@@ -76,10 +101,6 @@ class ForecastStream:
             raise DataError(f"{self.path}: no data rows (header only)")
         self._clean(first, 0)
 
-    def output_columns(self) -> list[str]:
-        steps = [f"{t}_h{k}" for t in self.pre.targets for k in range(1, self.pre.horizon + 1)]
-        return [c for c in (self.pre.id, self.pre.time or "origin") if c] + steps
-
     def blocks(self, last_only: bool = False) -> Iterator[Block]:
         """Yield one block per input chunk (or, with ``last_only``, one block at the end).
 
@@ -87,9 +108,10 @@ class ForecastStream:
         series: on a file of 57,600 short series that loop took 75 s of a 90 s predict.
         """
         pre = self.pre
-        # Rows each series carries into the next chunk: what its next windows need, and under ffill
-        # at least one, to fill a gap at the start of the next chunk.
-        keep = pre.window if last_only else max(pre.window - 1, int(pre.missing == "ffill"))
+        # Rows each series carries into the next chunk: what its next windows need (and their
+        # targets, when labelled), and under ffill at least one, to fill a gap at the start of the
+        # next chunk.
+        keep = pre.window if last_only else max(pre.window - 1 + self.lag, int(pre.missing == "ffill"))
         carry = _Carry()
         offset = 0
         for chunk in iter_table(self.path, self.columns, self.chunk_rows, text=self.text):
@@ -99,15 +121,21 @@ class ForecastStream:
             offset += size
             self.rows_read += size
             if not last_only:
-                first = np.maximum(pre.window - 1, group.carried)[group.codes]  # earlier rows had their windows
-                origins = np.flatnonzero(group.position >= first)  # rows of this chunk, never carried ones
+                # Earlier chunks yielded the origins whose targets they held; an origin is yielded
+                # once its targets are here (lag rows after it).
+                first = np.maximum(pre.window - 1, group.carried - self.lag)[group.codes]
+                complete = group.position < group.sizes[group.codes] - self.lag
+                origins = np.flatnonzero((group.position >= first) & complete)
                 if len(origins):
                     series = group.codes[origins]
-                    if pre.time is not None:  # as read in this chunk, whatever type the carried rows had
+                    known = self._known(group) if self.labelled else None
+                    if known is not None:  # an origin may be a carried row
+                        times = known.times[origins]
+                    elif pre.time is not None:  # as read in this chunk, whatever type the carried rows had
                         times = chunk[pre.time].to_numpy()[group.source[origins]]
                     else:  # without a time column an origin is named by its 0-based row within its series
                         times = group.base[series] + group.position[origins]
-                    yield self._block(group.rows, origins, group.keys[series], times)
+                    yield self._block(group.rows, origins, group.keys[series], times, known)
             carry.keep(group, keep)
         self.series_seen = carry.series
         self.short_series = int((carry.counts[: carry.series] < pre.window).sum())
@@ -119,22 +147,11 @@ class ForecastStream:
                 times = rows[pre.time].to_numpy()[ends] if pre.time is not None else carry.counts[ranks[ends]] - 1
                 yield self._block(rows, ends, carry.keys[ranks[ends]], times)
 
-    def output_frame(self, block: Block, values: np.ndarray) -> pd.DataFrame:
-        """The output rows of a block: id, origin time, then ``<target>_h<k>`` in original units."""
-        columns: dict[str, object] = {}
-        if self.pre.id is not None:
-            columns[self.pre.id] = block.ids
-        columns[self.pre.time or "origin"] = block.times
-        for t_index, target in enumerate(self.pre.targets):
-            for step in range(self.pre.horizon):
-                columns[f"{target}_h{step + 1}"] = values[:, step, t_index]
-        return pd.DataFrame(columns)
-
     # ----------------------------------------------------------------------------------------
 
     def _clean(self, chunk: pd.DataFrame, offset: int) -> pd.DataFrame:
-        """The one place a chunk of predict input is checked: its cells, its times (in the run's
-        time format, the same for every chunk), their kind, and values far outside the training range."""
+        """The one place a chunk of input is checked: its cells, its times (in the run's time
+        format, the same for every chunk), their kind, and values far outside the training range."""
         if self.time_format is None:
             self.time_format = time_format_of(chunk, self.pre, self.path, offset)
         chunk = clean_frame(
@@ -196,20 +213,126 @@ class ForecastStream:
             where = f"series '{keys[codes[bad[0] + 1]]}', " if self.pre.id else ""
             value = chunk[time].iloc[source[bad[0] + 1]]  # a row of this chunk: the carried ones were in order
             raise DataError(
-                f"{self.path}: {where}column '{time}': time {value} "
-                "does not come after the row before it; predict reads each series in time order (sort by id and time)"
+                f"{self.path}: {where}column '{time}': time {value} does not come after the row before it; "
+                f"{self.command} reads each series in time order (sort by id and time)"
             )
 
-    def _block(self, rows: pd.DataFrame, origins: np.ndarray, ids: np.ndarray, times: np.ndarray) -> Block:
+    def _known(self, group: _Series) -> KnownRows:
+        """The series, position, time and target values of every row of the group."""
+        positions = group.base[group.codes] + group.position
+        times = group.rows[self.pre.time].to_numpy() if self.pre.time is not None else positions
+        targets = group.rows[self.pre.targets].to_numpy(dtype=np.float64)
+        return KnownRows(group.ranks[group.codes], positions, times, targets)
+
+    def _block(
+        self, rows: pd.DataFrame, origins: np.ndarray, ids: np.ndarray, times: np.ndarray, known: KnownRows | None = None
+    ) -> Block:
         """The block of ``origins`` (rows of ``rows``), each of series ``ids`` and named ``times``."""
         pre = self.pre
-        if self.has_targets:
+        if known is not None:
+            y, last_raw = pre.transform_targets(rows), known.targets[origins]
+        elif self.has_targets:
             y = pre.transform_targets(rows)
             last_raw = rows[pre.targets].to_numpy(dtype=np.float64)[origins]
         else:
             y = np.zeros((len(rows), len(pre.targets)), np.float32)
             last_raw = np.zeros((len(origins), len(pre.targets)))
-        return Block(pre.transform_inputs(rows), y, origins, last_raw, ids, times)
+        return Block(pre.transform_inputs(rows), y, origins, last_raw, ids, times, known)
+
+
+class ForecastTable(ABC):
+    """The output rows of forecasts, in one of :data:`TABLES`.
+
+    The origin column, ``origin_<time>``, holds the time of the last observed step (``origin``,
+    the 0-based row within the series, without a time column). Where the run's time column has a
+    regular step (``Preprocessor.time_step``), each forecast step also gets the time it is for.
+    """
+
+    layout = ""
+
+    def __init__(self, pre: Preprocessor) -> None:
+        self.pre = pre
+        self.origin = f"origin_{pre.time}" if pre.time is not None else "origin"
+        self.columns = self._columns()
+        repeated = next((c for c in self.columns if self.columns.count(c) > 1), None)
+        if repeated is not None:
+            raise ConfigError(
+                f"--format {self.layout}: the output would have two columns named '{repeated}' (a column of the run "
+                f"is named so); use the other --format"
+            )
+
+    @abstractmethod
+    def frame(self, block: Block, values: np.ndarray) -> pd.DataFrame:
+        """The output rows of ``block`` whose forecasts are ``values`` ``(windows, horizon, targets)``
+        in original units."""
+        ...
+
+    @abstractmethod
+    def _columns(self) -> list[str]: ...
+
+    def _steps(self) -> range:
+        return range(1, self.pre.horizon + 1)
+
+    def _regular(self) -> bool:
+        return self.pre.time is not None and self.pre.time_step is not None
+
+
+class WideTable(ForecastTable):
+    """One row per forecast: id, ``origin_<time>``, ``<time>_h<k>`` (where regular), ``<target>_h<k>``."""
+
+    layout = "wide"
+
+    def _columns(self) -> list[str]:
+        times = [f"{self.pre.time}_h{k}" for k in self._steps()] if self._regular() else []
+        steps = [f"{t}_h{k}" for t in self.pre.targets for k in self._steps()]
+        return [c for c in (self.pre.id, self.origin) if c] + times + steps
+
+    def frame(self, block: Block, values: np.ndarray) -> pd.DataFrame:
+        columns: dict[str, object] = {}
+        if self.pre.id is not None:
+            columns[self.pre.id] = block.ids
+        columns[self.origin] = block.times
+        if self._regular():
+            for k, times in enumerate(self.pre.step_times(block.times), start=1):
+                columns[f"{self.pre.time}_h{k}"] = times
+        for t_index, target in enumerate(self.pre.targets):
+            for k in self._steps():
+                columns[f"{target}_h{k}"] = values[:, k - 1, t_index]
+        return pd.DataFrame(columns)
+
+
+class LongTable(ForecastTable):
+    """One row per forecast step: id, ``origin_<time>``, ``<time>`` (the step's time, where
+    regular), ``step``, one column per target."""
+
+    layout = "long"
+
+    def _columns(self) -> list[str]:
+        return (
+            [c for c in (self.pre.id, self.origin) if c]
+            + ([self.pre.time] if self._regular() else [])
+            + ["step", *self.pre.targets]
+        )
+
+    def frame(self, block: Block, values: np.ndarray) -> pd.DataFrame:
+        windows, horizon = values.shape[:2]
+        columns: dict[str, object] = {}
+        if self.pre.id is not None:
+            columns[self.pre.id] = np.repeat(block.ids, horizon)
+        columns[self.origin] = np.repeat(block.times, horizon)
+        if self._regular():
+            # Step-major pieces, read back origin by origin: rows of one origin together.
+            order = (np.arange(horizon)[None, :] * windows + np.arange(windows)[:, None]).ravel()
+            stacked = pd.concat([pd.Series(times) for times in self.pre.step_times(block.times)], ignore_index=True)
+            columns[self.pre.time] = stacked.take(order).reset_index(drop=True)
+        columns["step"] = np.tile(np.arange(1, horizon + 1), windows)
+        for t_index, target in enumerate(self.pre.targets):
+            columns[target] = values[:, :, t_index].ravel()
+        return pd.DataFrame(columns)
+
+
+# The layouts of forecast output (rnnkit predict --format).
+TABLES: dict[str, type[ForecastTable]] = {"wide": WideTable, "long": LongTable}
 
 
 @dataclass

@@ -118,25 +118,6 @@ def prepare_training_data(config: Config, pre: Preprocessor | None = None) -> tu
     return pre, arrays
 
 
-def prepare_eval_data(pre: Preprocessor, path: str | Path) -> SeriesArrays:
-    """Arrays of a new file, preprocessed as in training, with every complete window in split ``all``.
-
-    Raises:
-        DataError: as :func:`clean_frame`, or a value far outside the training range
-            (:meth:`Preprocessor.check_range`).
-    """
-    frame = clean_frame(read_table(path, used_columns(pre)), pre, path, check=pre.check_range)
-    pre.check_frame(frame, path)
-    frame = fill_forward(order_series(frame, pre, path), pre, path)
-    arrays = _to_arrays(frame, pre, np.full(len(frame), _SPLIT_CODE["test"], dtype=np.int8), _locator([path]))
-    del frame
-    release_arrow_memory()
-    arrays.origins = {"test": window_origins(arrays, pre, "test", stride=1)}
-    if len(arrays.origins["test"]) == 0:
-        raise DataError(f"{path}: no complete window: each series needs at least {pre.window + pre.horizon} rows")
-    return arrays
-
-
 def clean_frame(
     frame: pd.DataFrame,
     data: ColumnRoles,

@@ -6,6 +6,7 @@ and read back by evaluate and predict, so every command transforms data identica
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -123,6 +124,10 @@ class Preprocessor(SchemaRecord):
     naive_mae: dict[str, float] = field(default_factory=dict)  # in-sample one-step naive MAE, for MASE
     sources: dict[str, str] = field(default_factory=dict)  # data file -> sha256 at train time (resume checks it)
     time_format: str | None = None  # of a text time column, given or inferred; None in older runs: inferred again
+    # The time column's regular step in the training rows (regular_step): a number for numeric
+    # times, a pandas frequency ('D', 'W-SUN', 'MS', 'h') for dates; None where irregular, without
+    # a time column, and in older runs. Predict names the time of each forecast step with it.
+    time_step: int | float | str | None = None
     task: str = "forecast"
     schema_version: int = SCHEMA_VERSION
 
@@ -155,7 +160,7 @@ class Preprocessor(SchemaRecord):
             DataError: statistics that overflow (values too large to scale), naming the largest value.
         """
         columns = list(dict.fromkeys([*data.features, *data.targets]))
-        diffs = _train_first_differences(frame, train_rows, data, data.targets)
+        diffs = _train_first_differences(frame, _train_pairs(frame, train_rows, data), data.targets)
         center: dict[str, float] = {}
         spread: dict[str, float] = {}
         for column in columns:
@@ -184,6 +189,7 @@ class Preprocessor(SchemaRecord):
             dtypes=dtypes,
             naive_mae=naive,
             time_format=time_format,
+            time_step=regular_step(frame, train_rows, data, time_kind),
         )
 
     def transform_inputs(self, frame: pd.DataFrame) -> np.ndarray:
@@ -207,6 +213,19 @@ class Preprocessor(SchemaRecord):
         if self.detrend == "last_value":
             return values + last_raw[:, None, :]
         return values + center
+
+    def step_times(self, origins: np.ndarray) -> list | None:
+        """The time each forecast step is for, from the times of the forecast origins: ``origin +
+        k * time_step`` for ``k`` = 1..horizon (calendar steps for dates: a month start after a
+        month start), one array per step; None without a regular step."""
+        if self.time_step is None:
+            return None
+        if isinstance(self.time_step, str):
+            index, offset = pd.DatetimeIndex(origins), pd.tseries.frequencies.to_offset(self.time_step)
+            with warnings.catch_warnings():  # an offset pandas applies element by element warns; still right
+                warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
+                return [index + k * offset for k in range(1, self.horizon + 1)]
+        return [origins + k * self.time_step for k in range(1, self.horizon + 1)]
 
     def check_frame(self, frame: pd.DataFrame, path: str | Path) -> None:
         """Refuse a frame whose time column is of another kind than in training."""
@@ -318,12 +337,62 @@ def _namer(locate, column: str, values: np.ndarray, path) -> Callable[[int], str
     return lambda i: locate(column, float(values[i])) if locate is not None else str(path)
 
 
-def _train_first_differences(frame: pd.DataFrame, train_rows: np.ndarray, data, columns: list[str]) -> dict[str, np.ndarray]:
+def regular_step(frame: pd.DataFrame, train_rows: np.ndarray, data, time_kind: str | None) -> int | float | str | None:
+    """The one step between the times of consecutive training rows of every series, where there is one.
+
+    Numbers: the step, when every difference equals it (integers exactly, floats to 1e-9 relative).
+    Dates: the frequency pandas infers (``pd.infer_freq``) from the longest run of training rows,
+    when every training row of every series is one step of it after the row before (so series on
+    different anchors, say weeks ending on Sunday and on Monday, have none).
+
+    Args:
+        frame: rows sorted by series and time.
+        train_rows: which rows are training rows.
+        data: column roles (``id``, ``time``).
+        time_kind: ``numeric`` or ``datetime``.
+
+    Returns:
+        An int or float step, a pandas frequency such as ``'D'``, ``'W-SUN'``, ``'MS'`` or
+        ``'h'``; None without a time column, with no two consecutive training rows, or irregular.
+    """
+    if data.time is None:
+        return None
+    pairs = np.flatnonzero(_train_pairs(frame, train_rows, data))  # row i follows row i - 1
+    if len(pairs) == 0:
+        return None
+    if time_kind == "numeric":
+        times = frame[data.time].to_numpy()
+        steps = times[pairs] - times[pairs - 1]
+        if times.dtype.kind in "iu":
+            return int(steps[0]) if (steps == steps[0]).all() else None
+        return float(steps[0]) if np.allclose(steps, steps[0], rtol=1e-9, atol=0) else None
+    times = pd.DatetimeIndex(frame[data.time])
+    runs = np.flatnonzero(np.diff(pairs) != 1) + 1  # where a run of consecutive pairs breaks
+    starts, ends = np.append(0, runs), np.append(runs, len(pairs))
+    longest = int(np.argmax(ends - starts))
+    first, last = pairs[starts[longest]] - 1, pairs[ends[longest] - 1]
+    if last - first < 2:  # pandas infers a frequency from 3 times or more
+        return None
+    with warnings.catch_warnings():  # pandas 3 announces that infer_freq will return an offset
+        warnings.simplefilter("ignore")
+        inferred = pd.infer_freq(times[first : min(last, first + 1_000) + 1])
+        if inferred is None:
+            return None
+        offset = pd.tseries.frequencies.to_offset(inferred)
+        follows = times[pairs - 1] + offset == times[pairs]
+    return offset.freqstr if follows.all() else None
+
+
+def _train_pairs(frame: pd.DataFrame, train_rows: np.ndarray, data) -> np.ndarray:
+    """Rows that follow a row of their own series, both training rows."""
     same_series = np.ones(len(frame), dtype=bool)
     if data.id is not None:
         same_series = frame[data.id].eq(frame[data.id].shift()).to_numpy(copy=True)
-    same_series[0] = False
-    # A difference counts only when both of its rows are training rows of the same series.
-    valid = same_series & train_rows & np.roll(train_rows, 1)
+    same_series[:1] = False
+    return same_series & train_rows & np.roll(train_rows, 1)
+
+
+def _train_first_differences(frame: pd.DataFrame, pairs: np.ndarray, columns: list[str]) -> dict[str, np.ndarray]:
+    # A difference counts only when both of its rows are training rows of the same series (pairs).
     with np.errstate(over="ignore", invalid="ignore"):  # overflowing differences are reported by check_statistics
-        return {c: np.diff(frame[c].to_numpy(dtype=np.float64), prepend=np.nan)[valid] for c in columns}
+        return {c: np.diff(frame[c].to_numpy(dtype=np.float64), prepend=np.nan)[pairs] for c in columns}

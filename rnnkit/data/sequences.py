@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -58,6 +58,9 @@ class SequencePreprocessor(SchemaRecord):
     dtypes: dict[str, str] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
     time_format: str | None = None  # of a text time column, given or inferred; None in older runs: inferred again
+    # The most frequent training label (of sequences for classify, of steps for tag), which the
+    # majority-class baseline predicts; None in older runs.
+    majority_label: str | None = None
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -164,22 +167,6 @@ def prepare_sequences(config: Config, pre: SequencePreprocessor | None = None) -
     return pre, arrays
 
 
-def prepare_sequence_file(pre: SequencePreprocessor, path: str | Path) -> SequenceArrays:
-    """Every sequence of a new labelled file, encoded as in training (all in split ``test``).
-
-    Raises:
-        DataError: bad cells, unknown labels, or a value far outside the training range.
-    """
-    data = pre_as_data(pre, path)
-    frame, _ = _load(path, data, pre.task, pre.time_format, check=pre.check_range)
-    frame = _order(frame, data, pre.task, path)
-    row_starts, row_lengths, ids = _group_rows(frame, data, pre.task)
-    paths = (path, path, path)
-    labels = _constant_labels(frame, data, row_starts, row_lengths, ids, paths) if pre.task == "classify" else None
-    split = np.full(len(row_starts), 2, dtype=np.int8)
-    return _arrays(frame, pre, data, row_starts, row_lengths, ids, split, labels, paths)
-
-
 def summarize_sequences(pre: SequencePreprocessor, arrays: SequenceArrays) -> dict:
     """Counts for ``rnnkit validate``."""
     per_split = {name: arrays.indices(name) for name in SPLITS}
@@ -222,41 +209,56 @@ def pre_as_data(pre: SequencePreprocessor, path: str | Path) -> DataConfig:
     )
 
 
+class SequenceBlock(NamedTuple):
+    """Complete sequences of a chunk: ids, encoded inputs, the time (or step) of each row, and
+    with a labelled stream the label ids (one per sequence for classify, an array per sequence
+    for tag)."""
+
+    ids: list
+    sequences: list[np.ndarray]
+    times: list[np.ndarray]
+    labels: np.ndarray | list[np.ndarray] | None = None
+
+
 class SequenceStream:
-    """Reads a prediction input in chunks and yields complete, encoded sequences.
+    """Reads a file of sequences in chunks and yields complete, encoded sequences: the input of
+    ``rnnkit predict``, or with ``labelled`` a labelled file of ``rnnkit evaluate --data``.
 
     Long layout needs the rows of each sequence to be contiguous (sorted by id); a sequence is
     complete when the next one starts, so memory holds one chunk plus one sequence. Wide and
     text layouts hold one sequence per row.
     """
 
-    def __init__(self, pre: SequencePreprocessor, path: str | Path, chunk_rows: int = 200_000) -> None:
+    def __init__(self, pre: SequencePreprocessor, path: str | Path, chunk_rows: int = 200_000, *, labelled: bool = False) -> None:
         self.pre = pre
         self.path = Path(path)
         self.chunk_rows = chunk_rows
+        self.labelled = labelled
+        self.command = "evaluate --data" if labelled else "predict"  # named in errors
         self.data = pre_as_data(pre, path)
         self.time_format = pre.time_format  # None in runs of older rnnkit: inferred from the first chunk
         inputs = pre.wide_columns if pre.layout == "wide" else pre.features
-        self.columns = [c for c in (pre.id, pre.time) if c] + list(inputs)
+        self.columns = list(
+            dict.fromkeys([c for c in (pre.id, pre.time) if c] + list(inputs) + ([pre.target] if labelled else []))
+        )
+        self.text = [c for c in (pre.id, pre.target if labelled else None) if c]  # read as written
         self.sequences = 0
         self.rows_read = 0
 
     def check_input(self) -> None:
         """Columns and the first rows' cells against the schema, before any model is loaded."""
         require_columns(self.path, read_columns(self.path), self.columns)
-        first = next(
-            iter_table(self.path, self.columns, min(self.chunk_rows, 10_000), text=[c for c in [self.pre.id] if c]), None
-        )
+        first = next(iter_table(self.path, self.columns, min(self.chunk_rows, 10_000), text=self.text), None)
         if first is None or len(first) == 0:
             raise DataError(f"{self.path}: no data rows (header only)")
         self._prepare(first, 0)
 
-    def blocks(self) -> Iterator[tuple[list, list[np.ndarray], list]]:
-        """Yield ``(ids, encoded sequences, row times)`` for the complete sequences of each chunk."""
+    def blocks(self) -> Iterator[SequenceBlock]:
+        """Yield the complete sequences of each chunk."""
         pending: pd.DataFrame | None = None
         finished: set = set()
         offset = 0
-        for chunk in iter_table(self.path, self.columns, self.chunk_rows, text=[c for c in [self.pre.id] if c]):
+        for chunk in iter_table(self.path, self.columns, self.chunk_rows, text=self.text):
             size = len(chunk)
             frame = self._prepare(chunk, offset)
             offset += size
@@ -276,20 +278,27 @@ class SequenceStream:
             yield self._encode(pending)
 
     def _prepare(self, chunk: pd.DataFrame, offset: int) -> pd.DataFrame:
-        """The one place a chunk of predict input is checked: cells, times in the run's format (the
-        same for every chunk), and numeric values far outside the training range."""
+        """The one place a chunk is checked: cells, times in the run's format (the same for every
+        chunk), numeric values far outside the training range, and labels where read."""
         chunk = chunk.reset_index(drop=True).assign(__row__=lambda f: f.index + offset)
         check = self.pre.check_range
         if self.pre.layout == "wide":
             return _wide_to_long(chunk, self.data, self.pre.wide_columns, self.path, row_offset=offset, check=check)
+        if self.labelled:
+            chunk[self.pre.target] = _label_strings(chunk[self.pre.target], self.path, self.pre.target)
         if self.pre.is_text and self.pre.task == "classify":
-            return _check_text(chunk, self.pre.features[0], self.path, offset)
-        if self.time_format is None:
-            self.time_format = time_format_of(chunk, self.data, self.path, offset)
-        numeric = [] if self.pre.is_text else list(self.pre.features)
-        return clean_frame(
-            chunk, self.data, self.path, row_offset=offset, numeric=numeric, time_format=self.time_format, check=check
-        )
+            chunk = _check_text(chunk, self.pre.features[0], self.path, offset)
+        else:
+            if self.time_format is None:
+                self.time_format = time_format_of(chunk, self.data, self.path, offset)
+            numeric = [] if self.pre.is_text else list(self.pre.features)
+            chunk = clean_frame(
+                chunk, self.data, self.path, row_offset=offset, numeric=numeric, time_format=self.time_format, check=check
+            )
+        if self.labelled and chunk[self.pre.target].isna().any():
+            row = int(chunk["__row__"].iloc[int(np.flatnonzero(chunk[self.pre.target].isna().to_numpy())[0])])
+            raise DataError(f"{self.path}: {line_namer(self.path)(row)}, column '{self.pre.target}': missing label")
+        return chunk
 
     def _check_contiguous(self, frame: pd.DataFrame, finished: set) -> None:
         key = self.pre.id
@@ -297,12 +306,12 @@ class SequenceStream:
         for value in starts:
             if value in finished:
                 raise DataError(
-                    f"{self.path}: rows of sequence '{value}' are not contiguous; predict reads one sequence "
+                    f"{self.path}: rows of sequence '{value}' are not contiguous; {self.command} reads one sequence "
                     f"at a time (sort the file by '{key}')"
                 )
             finished.add(value)
 
-    def _encode(self, frame: pd.DataFrame):
+    def _encode(self, frame: pd.DataFrame) -> SequenceBlock:
         pre = self.pre
         frame = _order(frame.reset_index(drop=True), self.data, pre.task, self.path)
         row_starts, row_lengths, ids = _group_rows(frame, self.data, pre.task)
@@ -315,7 +324,14 @@ class SequenceStream:
             times[s : s + n] if times is not None else np.arange(n) for s, n in zip(row_starts, row_lengths, strict=True)
         ]
         self.sequences += len(ids)
-        return ids, sequences, row_times
+        if not self.labelled:
+            return SequenceBlock(ids, sequences, row_times)
+        where = _locator(frame, (self.path,))
+        if pre.task == "classify":
+            labels = _constant_labels(frame, self.data, row_starts, row_lengths, ids, (self.path,))
+            return SequenceBlock(ids, sequences, row_times, _label_ids(frame, pre, row_starts, ids, labels, where))
+        steps = _label_ids(frame, pre, row_starts, ids, None, where)
+        return SequenceBlock(ids, sequences, row_times, [steps[s : s + n] for s, n in zip(row_starts, row_lengths, strict=True)])
 
 
 # --------------------------------------------------------------------------------------------
@@ -460,10 +476,7 @@ def _arrays(
     frame, pre: SequencePreprocessor, data, row_starts, row_lengths, ids, split, sequence_labels, paths
 ) -> SequenceArrays:
     where = _locator(frame, paths)
-    if pre.task == "classify":
-        labels = pre.label_ids(pd.Series(sequence_labels, dtype=object), lambda i: where(row_starts[i], f"sequence '{ids[i]}'"))
-    else:
-        labels = pre.label_ids(frame[pre.target], where)
+    labels = _label_ids(frame, pre, row_starts, ids, sequence_labels, where)
     values, starts, lengths = _encode_spans(frame, pre, row_starts, row_lengths)
     if not pre.is_text:
         for index, column in enumerate(pre.features):
@@ -475,10 +488,20 @@ def _arrays(
     return SequenceArrays(values, starts, lengths, labels, ids, split, _times(frame, data))
 
 
+def _label_ids(frame: pd.DataFrame, pre: SequencePreprocessor, row_starts, ids, sequence_labels, where) -> np.ndarray:
+    """Label ids of each sequence (classify: ``sequence_labels``) or each row (tag); an unknown
+    label is a data error, ``where`` naming its file and line."""
+    if pre.task == "classify":
+        return pre.label_ids(pd.Series(sequence_labels, dtype=object), lambda i: where(row_starts[i], f"sequence '{ids[i]}'"))
+    return pre.label_ids(frame[pre.target], where)
+
+
 def _locator(frame: pd.DataFrame, paths):
     """``where(row, what=None)``: the file of a row and its line (or ``what``), for error messages."""
     sources = frame["__source__"].to_numpy() if "__source__" in frame else np.zeros(len(frame), dtype=int)
-    lines = frame["__line__"].to_numpy() if "__line__" in frame else np.arange(len(frame))
+    # The row's position in its file: __line__ where the whole file was read, __row__ in a stream.
+    line = next((c for c in ("__line__", "__row__") if c in frame), None)
+    lines = frame[line].to_numpy() if line else np.arange(len(frame))
 
     def where(row, what=None) -> str:
         path = paths[int(sources[row])]
@@ -525,9 +548,12 @@ def _fit(
     train_rows = np.concatenate([np.arange(starts[i], starts[i] + lengths[i]) for i in train_sequences])
     features = list(data.features) if data.layout == "long" else ["value"]
     if config.task == "classify":
-        labels = sorted({sequence_labels[i] for i in train_sequences}, key=_natural)
+        train_labels = pd.Series([sequence_labels[i] for i in train_sequences], dtype=object)
     else:
-        labels = sorted(set(frame[data.target].iloc[train_rows]), key=_natural)
+        train_labels = frame[data.target].iloc[train_rows]
+    labels = sorted(set(train_labels), key=_natural)
+    counts = train_labels.value_counts()
+    majority = max(labels, key=lambda label: counts[label])  # the first of equals, as np.argmax picks
     center, spread, vocab = {}, {}, []
     if data.tokenize is not None:
         column = frame[features[0]].iloc[train_rows]
@@ -564,6 +590,7 @@ def _fit(
         vocab=vocab,
         dtypes={c: str(frame[c].dtype) for c in frame.columns if not c.startswith("__")},
         time_format=time_format,
+        majority_label=str(majority),
     )
 
 

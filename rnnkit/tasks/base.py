@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import chain, islice
@@ -36,6 +37,17 @@ class Datasets:
 
 
 @dataclass
+class FileEvaluation:
+    """What evaluating a new labelled file gave: the metrics of the model and of the task's
+    baseline, and ``plots(folder)``, which writes the task's plots of the file into ``folder``
+    and returns their paths."""
+
+    model: dict[str, Any]
+    baseline: dict[str, Any]
+    plots: Callable[[Path], list[Path]]
+
+
+@dataclass
 class PredictStats:
     """What ``predict`` wrote."""
 
@@ -51,6 +63,7 @@ class Task(ABC):
     name = ""
     preprocessor_class: Any = None
     metrics: tuple[str, ...] = ()  # Keras metric names shown during training
+    predict_layouts: tuple[str, ...] = ("wide",)  # rnnkit predict --format choices; the first is the default
     _compiled: tuple | None = None  # (model, its compiled forward pass): see compiled_pass
 
     def compiled_pass(self, model, signature, *, jit_compile: bool = False):
@@ -122,8 +135,18 @@ class Task(ABC):
         ...
 
     @abstractmethod
-    def file_data(self, pre, path: str | Path):
-        """A new labelled file prepared like training data, every example in split ``test``."""
+    def labelled_stream(self, pre, path: str | Path, chunk_rows: int):
+        """A new labelled file opened for :meth:`evaluate_file`, its columns and first rows checked
+        against the schema (no model needed); read in chunks of ``chunk_rows`` rows where the task streams."""
+        ...
+
+    @abstractmethod
+    def evaluate_file(self, model, pre, stream) -> FileEvaluation:
+        """Metrics of every complete example of a :meth:`labelled_stream`, beside the baseline.
+
+        Raises:
+            DataError: a problem in a later chunk, or nothing to evaluate.
+        """
         ...
 
     def plots(self, model, pre, data, split: str, folder: Path, metrics: dict) -> list[Path]:
@@ -137,10 +160,19 @@ class Task(ABC):
 
     @abstractmethod
     def write_predictions(
-        self, model, pre, stream, writer, *, batch_size: int, last_only: bool, streams: int | None = None
+        self,
+        model,
+        pre,
+        stream,
+        writer,
+        *,
+        batch_size: int,
+        last_only: bool,
+        streams: int | None = None,
+        layout: str = "wide",
     ) -> PredictStats:
         """Predict every block of ``stream`` into ``writer``, ``streams`` batches at once (default:
-        :func:`prediction_streams`)."""
+        :func:`prediction_streams`), in ``layout``, one of :attr:`predict_layouts`."""
         ...
 
 

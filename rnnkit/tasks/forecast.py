@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rnnkit.config import Config
-from rnnkit.data.prepare import SeriesArrays, count_missing, prepare_eval_data, prepare_training_data, summarize
+from rnnkit.data.prepare import SeriesArrays, count_missing, prepare_training_data, summarize
 from rnnkit.data.schema import Preprocessor
-from rnnkit.metrics import forecast_metrics, skill
-from rnnkit.tasks.base import Datasets, PredictStats, Task, epoch_datasets, in_order, prediction_streams
+from rnnkit.errors import DataError
+from rnnkit.metrics import ForecastMetrics, skill
+from rnnkit.tasks.base import Datasets, FileEvaluation, PredictStats, Task, epoch_datasets, in_order, prediction_streams
 
 # Windows per model call in validation and evaluation. 256 rather than 1,024: as fast with the
 # wavefront loop (4,601 vs 4,379 windows/s) and 65 MiB lighter at peak training on 5M rows with
@@ -22,6 +24,8 @@ EVAL_BATCH = 256
 SMALL_MODEL = 20_000
 SMALL_MODEL_BATCH = 4096
 ONE_THREAD_BATCH = 512
+# Series drawn in the forecast plot (forecast against actual from each one's last origin).
+PLOT_SERIES = 4
 _LOSSES = {"mse": "mean_squared_error", "mae": "mean_absolute_error"}
 
 
@@ -30,6 +34,7 @@ class ForecastTask(Task):
     preprocessor_class = Preprocessor
     metrics = ("mae",)
     baseline = "persistence (last observed value)"
+    predict_layouts = ("wide", "long")
 
     def prepare(self, config: Config, pre=None):
         return prepare_training_data(config, pre)
@@ -71,19 +76,39 @@ class ForecastTask(Task):
         infer = self._inference(model, pre)
         predictions = forecast(infer, WindowCutter(data.x, data.y, pre), origins, EVAL_BATCH)
         last = data.y_raw[origins]
-        predicted = pre.to_original(predictions, last)
-        truth = data.y_raw[origins[:, None] + np.arange(1, pre.horizon + 1)]
-        persistence = np.repeat(last[:, None, :], pre.horizon, axis=1)
-        model_metrics = forecast_metrics(truth, predicted, pre.targets, pre.naive_mae)
-        baseline = forecast_metrics(truth, persistence, pre.targets, pre.naive_mae)
-        model_metrics.update(skill(model_metrics, baseline))
-        return model_metrics, baseline
+        scores = _Scores(pre)
+        scores.update(data.y_raw[origins[:, None] + np.arange(1, pre.horizon + 1)], pre.to_original(predictions, last), last)
+        return scores.result()
 
-    def file_data(self, pre: Preprocessor, path: str | Path) -> SeriesArrays:
-        return prepare_eval_data(pre, path)
+    def labelled_stream(self, pre: Preprocessor, path: str | Path, chunk_rows: int):
+        """The file as a labelled stream (:class:`ForecastStream`), its columns and first rows checked."""
+        from rnnkit.data.predict_stream import ForecastStream
+
+        stream = ForecastStream(pre, path, chunk_rows=chunk_rows, labelled=True)
+        stream.check_input()
+        return stream
+
+    def evaluate_file(self, model, pre: Preprocessor, stream) -> FileEvaluation:
+        """Every complete window of the file, scored chunk by chunk; the plot from the last origin
+        of the file's first ``PLOT_SERIES`` series with a window."""
+        from rnnkit.data.pipeline import WindowCutter
+
+        infer = self._inference(model, pre)
+        scores, panels = _Scores(pre), _Panels(pre)
+        steps = np.arange(1, pre.horizon + 1)
+        for block in stream.blocks():
+            predicted = pre.to_original(
+                forecast(infer, WindowCutter(block.x, block.y, pre), block.origins, EVAL_BATCH), block.last_raw
+            )
+            scores.update(block.known.targets[block.origins[:, None] + steps], predicted, block.last_raw)
+            panels.update(block, predicted)
+        if scores.windows == 0:
+            raise DataError(f"{stream.path}: no complete window: each series needs at least {pre.window + pre.horizon} rows")
+        model_metrics, baseline = scores.result()
+        return FileEvaluation(model_metrics, baseline, lambda folder: panels.write(folder / "forecast_test.png", "test"))
 
     def plots(self, model, pre: Preprocessor, data: SeriesArrays, split: str, folder: Path, metrics: dict) -> list[Path]:
-        """Forecast against actual from the last origin of the split, for up to four series."""
+        """Forecast against actual from the last origin of the split, for up to ``PLOT_SERIES`` series."""
         from rnnkit import plots
         from rnnkit.data.pipeline import WindowCutter
 
@@ -91,26 +116,24 @@ class ForecastTask(Task):
         if origins is None or len(origins) == 0:
             return []
         series = data.series_of(origins)
-        last = np.array([origins[series == s].max() for s in np.unique(series)[:4]])
+        last = np.array([origins[series == s].max() for s in np.unique(series)[:PLOT_SERIES]])
         infer = self._inference(model, pre)
         predicted = pre.to_original(forecast(infer, WindowCutter(data.x, data.y, pre), last, EVAL_BATCH), data.y_raw[last])
         panels = []
         for row, origin in enumerate(last):
-            context = min(3 * pre.window, max(pre.window, 6 * pre.horizon))
-            start = max(int(data.starts[data.series_of(np.array([origin]))[0]]), int(origin) - context + 1)
+            start = max(int(data.starts[data.series_of(np.array([origin]))[0]]), int(origin) - plot_context(pre) + 1)
             future = np.arange(origin + 1, origin + pre.horizon + 1)
             name = data.series[data.series_of(np.array([origin]))[0]]
             panels.append(
-                {
-                    "series": "series" if name is None else str(name),
-                    "history_times": data.times[start : origin + 1],
-                    "history": data.y_raw[start : origin + 1, 0],
-                    "future_times": data.times[future],
-                    "actual": data.y_raw[future, 0],
-                    "forecast": predicted[row, :, 0],
-                    "baseline": np.repeat(data.y_raw[origin, 0], pre.horizon),
-                    "split": split,
-                }
+                _panel(
+                    name,
+                    data.times[start : origin + 1],
+                    data.y_raw[start : origin + 1, 0],
+                    data.times[future],
+                    data.y_raw[future, 0],
+                    predicted[row, :, 0],
+                    split,
+                )
             )
         path = folder / f"forecast_{split}.png"
         plots.forecasts(panels, pre.targets[0], path)
@@ -142,17 +165,29 @@ class ForecastTask(Task):
         return ONE_THREAD_BATCH if one_thread else super().predict_batch(model)
 
     def write_predictions(
-        self, model, pre: Preprocessor, stream, writer, *, batch_size: int, last_only: bool, streams: int | None = None
+        self,
+        model,
+        pre: Preprocessor,
+        stream,
+        writer,
+        *,
+        batch_size: int,
+        last_only: bool,
+        streams: int | None = None,
+        layout: str = "wide",
     ) -> PredictStats:
-        """Forecast every block of the stream into the writer."""
+        """Forecast every block of the stream into the writer, in the ``layout`` of
+        :data:`rnnkit.data.predict_stream.TABLES`."""
         from rnnkit.data.pipeline import WindowCutter
+        from rnnkit.data.predict_stream import TABLES
 
+        table = TABLES[layout](pre)
         infer = self._inference(model, pre)
-        writer.columns = stream.output_columns()
+        writer.columns = table.columns
         rows = 0
         for block in stream.blocks(last_only=last_only):
             predictions = forecast(infer, WindowCutter(block.x, block.y, pre), block.origins, batch_size, streams)
-            frame = stream.output_frame(block, pre.to_original(predictions, block.last_raw))
+            frame = table.frame(block, pre.to_original(predictions, block.last_raw))
             writer.write(frame)
             rows += len(frame)
         return PredictStats(rows, stream.series_seen, stream.rows_read, stream.short_series)
@@ -163,6 +198,130 @@ class ForecastTask(Task):
         import tensorflow as tf
 
         return self.compiled_pass(model, tf.TensorSpec((None, pre.window, len(pre.features)), tf.float32), jit_compile=True)
+
+
+class _Scores:
+    """The model's and the persistence baseline's metrics, accumulated batch by batch."""
+
+    def __init__(self, pre: Preprocessor) -> None:
+        self.model = ForecastMetrics(pre.targets, pre.naive_mae, pre.horizon)
+        self.persistence = ForecastMetrics(pre.targets, pre.naive_mae, pre.horizon)
+        self.horizon = pre.horizon
+
+    @property
+    def windows(self) -> int:
+        return self.model.windows
+
+    def update(self, truth: np.ndarray, predicted: np.ndarray, last: np.ndarray) -> None:
+        """Add windows: their truth and forecasts ``(windows, horizon, targets)`` and last observed values."""
+        self.model.update(truth, predicted)
+        self.persistence.update(truth, np.repeat(last[:, None, :], self.horizon, axis=1))
+
+    def result(self) -> tuple[dict, dict]:
+        """``(model metrics with skill against the baseline, baseline metrics)``."""
+        model, baseline = self.model.result(), self.persistence.result()
+        model.update(skill(model, baseline))
+        return model, baseline
+
+
+def plot_context(pre: Preprocessor) -> int:
+    """Rows of history drawn before each forecast in the forecast plot, the origin's included."""
+    return min(3 * pre.window, max(pre.window, 6 * pre.horizon))
+
+
+def _panel(name, history_times, history, future_times, actual, predicted, split: str) -> dict:
+    """One panel of :func:`rnnkit.plots.forecasts`; the baseline repeats the last observed value."""
+    return {
+        "series": "series" if name is None else str(name),
+        "history_times": history_times,
+        "history": history,
+        "future_times": future_times,
+        "actual": actual,
+        "forecast": predicted,
+        "baseline": np.repeat(history[-1], len(actual)),
+        "split": split,
+    }
+
+
+@dataclass
+class _Tail:
+    """The last rows of one series (position in the series, time, first target) and the forecast
+    from its latest origin."""
+
+    positions: np.ndarray
+    times: np.ndarray
+    values: np.ndarray
+    name: Any = None
+    origin: int = -1
+    forecast: np.ndarray | None = None
+
+    def add(self, positions: np.ndarray, times: np.ndarray, values: np.ndarray, keep: int) -> None:
+        """Append the rows not kept yet (blocks repeat the rows a series carries), keep the last ``keep``."""
+        new = positions > (self.positions[-1] if len(self.positions) else -1)
+        self.positions = np.concatenate([self.positions, positions[new]])[-keep:]
+        self.times = np.concatenate([self.times, times[new]])[-keep:]
+        self.values = np.concatenate([self.values, values[new]])[-keep:]
+
+
+class _Panels:
+    """What the forecast plot of a streamed file needs, and no more: for the file's first
+    ``PLOT_SERIES`` series that have a complete window (in order of first appearance), the last
+    ``plot_context + horizon`` rows seen and the forecast from the latest origin.
+
+    A series is taken at its first window, whose block holds every row of the series so far (a
+    series carries ``window - 1 + horizon`` rows between chunks, enough for its first window).
+    """
+
+    def __init__(self, pre: Preprocessor) -> None:
+        self.pre = pre
+        self.context = plot_context(pre)
+        self.tails: dict[int, _Tail] = {}  # by the series' rank in the file
+
+    def update(self, block, predicted: np.ndarray) -> None:
+        """Keep what the plot needs from a block of a labelled stream and its forecasts (original units)."""
+        known = block.known
+        origin_ranks = known.ranks[block.origins]
+        for rank in np.unique(origin_ranks).tolist():  # lowest first
+            rows = np.flatnonzero(known.ranks == rank)
+            if rank not in self.tails:
+                if len(self.tails) == PLOT_SERIES:
+                    if rank > max(self.tails):
+                        continue
+                    del self.tails[max(self.tails)]
+                self.tails[rank] = _Tail(known.positions[:0], known.times[:0], known.targets[:0, 0])
+            tail = self.tails[rank]
+            tail.add(known.positions[rows], known.times[rows], known.targets[rows, 0], self.context + self.pre.horizon)
+            latest = int(np.flatnonzero(origin_ranks == rank)[-1])
+            tail.name, tail.origin, tail.forecast = (
+                block.ids[latest],
+                int(known.positions[block.origins[latest]]),
+                predicted[latest, :, 0],
+            )
+
+    def write(self, path: Path, split: str) -> list[Path]:
+        """Draw the panels into ``path``; returns ``[path]``, or nothing without a window."""
+        from rnnkit import plots
+
+        panels = []
+        for rank in sorted(self.tails):
+            tail = self.tails[rank]
+            history = (tail.positions <= tail.origin) & (tail.positions > tail.origin - self.context)
+            future = tail.positions > tail.origin
+            panels.append(
+                _panel(
+                    tail.name,
+                    tail.times[history],
+                    tail.values[history],
+                    tail.times[future],
+                    tail.values[future],
+                    tail.forecast,
+                    split,
+                )
+            )
+        if not panels:
+            return []
+        plots.forecasts(panels, self.pre.targets[0], path)
+        return [path]
 
 
 def forecast(infer, cutter, origins: np.ndarray, batch_size: int, streams: int | None = None) -> np.ndarray:

@@ -12,7 +12,7 @@ from rnnkit.data.corpus import Corpus, CorpusPreprocessor, prepare_corpus, read_
 from rnnkit.data.text import OOV_ID, PAD_ID, join_tokens, tokenize
 from rnnkit.errors import ConfigError, DataError
 from rnnkit.metrics import language_model_metrics
-from rnnkit.tasks.base import Datasets, Task, epoch_datasets, softmax
+from rnnkit.tasks.base import Datasets, FileEvaluation, Task, epoch_datasets, softmax
 
 EVAL_BATCH = 256
 
@@ -86,7 +86,9 @@ class GenerateTask(Task):
         baseline["method"] = "unigram (training token frequencies)"
         return model_metrics, baseline
 
-    def file_data(self, pre: CorpusPreprocessor, path: str | Path) -> Corpus:
+    def labelled_stream(self, pre: CorpusPreprocessor, path: str | Path, chunk_rows: int) -> Corpus:
+        """The whole text file, tokenized (not streamed: corpora for these models are small,
+        and a window reads across any chunk boundary)."""
         from rnnkit.data.corpus import lm_origins
 
         tokens = tokenize(read_text(path), pre.tokenize, pre.lowercase)
@@ -96,6 +98,11 @@ class GenerateTask(Task):
         if len(origins["test"]) == 0:
             raise DataError(f"{path}: too short: {len(ids)} tokens; one window needs {pre.window + 1}")
         return Corpus(ids, bounds, origins)
+
+    def evaluate_file(self, model, pre: CorpusPreprocessor, stream: Corpus) -> FileEvaluation:
+        """Every token window of the text, beside the unigram baseline (no plots)."""
+        model_metrics, baseline = self.evaluate(model, pre, stream, "test")
+        return FileEvaluation(model_metrics, baseline, lambda folder: [])
 
     def checked_stream(self, pre, input_path, chunk_rows: int):
         raise ConfigError("this run is a language model: sample from it with 'rnnkit generate RUN --prompt TEXT'")

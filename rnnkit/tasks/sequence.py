@@ -19,12 +19,21 @@ from rnnkit.data.sequences import (
     SequenceArrays,
     SequencePreprocessor,
     SequenceStream,
-    prepare_sequence_file,
     prepare_sequences,
     summarize_sequences,
 )
-from rnnkit.metrics import classification_metrics
-from rnnkit.tasks.base import Datasets, PredictStats, Task, epoch_datasets, in_order, prediction_streams, softmax
+from rnnkit.errors import DataError
+from rnnkit.metrics import ConfusionMatrix
+from rnnkit.tasks.base import (
+    Datasets,
+    FileEvaluation,
+    PredictStats,
+    Task,
+    epoch_datasets,
+    in_order,
+    prediction_streams,
+    softmax,
+)
 
 EVAL_BATCH = 256
 
@@ -82,13 +91,47 @@ class SequenceTask(Task):
         truth, predicted = self._predict_split(model, pre, data, index)
         train = data.indices("train")
         majority = int(np.bincount(self._train_labels(data, train), minlength=len(pre.labels)).argmax())
-        model_metrics = classification_metrics(truth, predicted, pre.labels)
-        baseline = classification_metrics(truth, np.full_like(truth, majority), pre.labels)
-        baseline["predicts"] = pre.labels[majority]
-        return model_metrics, baseline
+        counts = ConfusionMatrix(pre.labels)
+        counts.update(truth, predicted)
+        return self._scores(pre, counts, majority)
 
-    def file_data(self, pre: SequencePreprocessor, path: str | Path) -> SequenceArrays:
-        return prepare_sequence_file(pre, path)
+    def labelled_stream(self, pre: SequencePreprocessor, path: str | Path, chunk_rows: int) -> SequenceStream:
+        """The file as a labelled :class:`SequenceStream`, its columns and first rows checked."""
+        stream = SequenceStream(pre, path, chunk_rows=chunk_rows, labelled=True)
+        stream.check_input()
+        return stream
+
+    def evaluate_file(self, model, pre: SequencePreprocessor, stream: SequenceStream) -> FileEvaluation:
+        """Every sequence of the file, scored chunk by chunk into a confusion matrix; the majority
+        class is the run's training majority (in runs of older rnnkit, which did not record it,
+        the file's own)."""
+        infer = self._inference(model, pre)
+        counts = ConfusionMatrix(pre.labels)
+        streams = prediction_streams()
+        for block in stream.blocks():
+            sequences, labels = block.sequences, block.labels
+            if self.per_step and pre.truncate_predict:  # as evaluation in memory: the last max_length steps
+                sequences = [seq[-pre.max_length :] for seq in sequences]
+                labels = [steps[-pre.max_length :] for steps in labels]
+            predicted = self._outputs(infer, sequences, EVAL_BATCH, streams, lambda logits: logits.argmax(axis=-1))
+            if self.per_step:
+                counts.update(np.concatenate(labels), np.concatenate(predicted))
+            else:
+                counts.update(np.asarray(labels), np.asarray(predicted))
+        if counts.count == 0:
+            raise DataError(f"{stream.path}: no sequence to evaluate")
+        if pre.majority_label is not None:
+            majority = pre.labels.index(pre.majority_label)
+        else:
+            majority = int(counts.matrix.sum(axis=1).argmax())
+        model_metrics, baseline = self._scores(pre, counts, majority)
+        return FileEvaluation(model_metrics, baseline, lambda folder: self.plots(None, pre, None, "test", folder, model_metrics))
+
+    def _scores(self, pre: SequencePreprocessor, counts: ConfusionMatrix, majority: int) -> tuple[dict, dict]:
+        """``(model metrics, metrics of always predicting label id majority)``."""
+        baseline = counts.constant(majority).result()
+        baseline["predicts"] = pre.labels[majority]
+        return counts.result(), baseline
 
     def plots(
         self, model, pre: SequencePreprocessor, data: SequenceArrays, split: str, folder: Path, metrics: dict
@@ -118,9 +161,8 @@ class SequenceTask(Task):
         batch_size: int,
         last_only: bool,
         streams: int | None = None,
+        layout: str = "wide",
     ):
-        from rnnkit.data.seq_pipeline import pad_batch
-
         key = pre.id or "row"
         writer.columns = [
             key,
@@ -131,19 +173,9 @@ class SequenceTask(Task):
         infer = self._inference(model, pre)
         streams = prediction_streams(streams)
         rows = 0
-        for ids, sequences, times in stream.blocks():
-            order = np.argsort([len(s) for s in sequences], kind="stable")  # similar lengths batch together
-            batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
-
-            def run(chosen, sequences=sequences):
-                return softmax(np.asarray(infer(pad_batch([sequences[i] for i in chosen]))))
-
-            probabilities: list[np.ndarray | None] = [None] * len(sequences)
-            with closing(in_order(run, batches, streams)) as results:
-                for chosen, batch in zip(batches, results, strict=True):
-                    for position, i in enumerate(chosen):
-                        probabilities[i] = batch[position, : len(sequences[i])] if self.per_step else batch[position]
-            frame = self._output_frame(pre, key, ids, times, probabilities)
+        for block in stream.blocks():
+            probabilities = self._outputs(infer, block.sequences, batch_size, streams, softmax)
+            frame = self._output_frame(pre, key, block.ids, block.times, probabilities)
             writer.write(frame)
             rows += len(frame)
         return PredictStats(rows, stream.sequences, stream.rows_read)
@@ -159,6 +191,25 @@ class SequenceTask(Task):
         else:
             signature = tf.TensorSpec((None, None, pre.input_width), tf.float32)
         return self.compiled_pass(model, signature)
+
+    def _outputs(self, infer, sequences: list[np.ndarray], batch_size: int, streams: int, finish) -> list[np.ndarray]:
+        """``finish(model outputs)`` for each sequence, in order: per step (tag, unpadded steps only)
+        or per sequence. Sequences of similar lengths batch together, each batch padded to its own
+        longest; ``streams`` batches run at once."""
+        from rnnkit.data.seq_pipeline import pad_batch
+
+        order = np.argsort([len(s) for s in sequences], kind="stable")
+        batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+
+        def run(chosen):
+            return finish(np.asarray(infer(pad_batch([sequences[i] for i in chosen]))))
+
+        outputs: list = [None] * len(sequences)
+        with closing(in_order(run, batches, streams)) as results:
+            for chosen, batch in zip(batches, results, strict=True):
+                for position, i in enumerate(chosen):
+                    outputs[i] = batch[position, : len(sequences[i])] if self.per_step else batch[position]
+        return outputs
 
     def _cutter(self, pre: SequencePreprocessor, data: SequenceArrays, index: np.ndarray):
         from rnnkit.data.seq_pipeline import SequenceCutter

@@ -91,13 +91,16 @@ class Run:
 
         return training.evaluate(self.path, data=data, split=split, progress=progress)
 
-    def predict(self, frame: pd.DataFrame, *, last: bool = False, batch_size: int | None = None) -> pd.DataFrame:
+    def predict(
+        self, frame: pd.DataFrame, *, last: bool = False, batch_size: int | None = None, layout: str = "wide"
+    ) -> pd.DataFrame:
         """Predictions for the rows of ``frame`` (the training layout), with the same columns as
         ``rnnkit predict`` writes: forecast runs one row per complete window (``last``: the newest
-        of each series), classify runs one row per sequence, tag runs one row per input row."""
+        of each series; ``layout="long"``: one row per step), classify runs one row per sequence,
+        tag runs one row per input row. Errors name the rows of ``frame`` as ``row N`` (1-based)."""
         from rnnkit import training
 
-        return training.predict_frame(self.path, frame, last_only=last, batch_size=batch_size)
+        return training.predict_frame(self.path, frame, last_only=last, batch_size=batch_size, layout=layout)
 
     def predict_file(
         self,
@@ -108,11 +111,12 @@ class Run:
         chunk_rows: int = 200_000,
         batch_size: int | None = None,
         overwrite: bool = False,
-        long: bool = False,
+        layout: str = "wide",
         progress: Reporter | None = None,
     ) -> PredictResult:
         """Stream ``input`` (CSV or Parquet, any size) through the model into ``output`` (CSV or
-        Parquet), as ``rnnkit predict`` does; memory stays flat whatever the file size."""
+        Parquet), as ``rnnkit predict`` does; memory stays flat whatever the file size.
+        ``layout="long"``: one row per forecast step (``rnnkit predict --format long``)."""
         from rnnkit import training
 
         return training.predict(
@@ -123,7 +127,7 @@ class Run:
             batch_size=batch_size,
             last_only=last,
             overwrite=overwrite,
-            long=long,
+            layout=layout,
             progress=progress,
         )
 
@@ -172,15 +176,23 @@ def train(
 
 
 def resume(
-    path: str | Path, overrides: Mapping[str, Any] | Sequence[str] | None = None, *, progress: Reporter | None = None
+    path: str | Path,
+    overrides: Mapping[str, Any] | Sequence[str] | None = None,
+    *,
+    config: Config | None = None,
+    progress: Reporter | None = None,
 ) -> Run:
     """Continue an interrupted run from its last complete checkpoint (``rnnkit train --resume``).
 
-    ``overrides`` may change ``train.epochs``, ``train.early_stopping`` and how training runs.
+    ``config`` (default: the run's own) and ``overrides`` may change only ``train.epochs``,
+    ``train.early_stopping``, ``output`` and how training runs.
+
+    Raises:
+        ConfigError: a change that resuming cannot honour; RunError, DataError, ResourceError.
     """
     from rnnkit import training
 
-    result = training.resume(path, overrides=_override_items(overrides), progress=progress)
+    result = training.resume(path, config=config, overrides=_override_items(overrides), progress=progress)
     return Run(Path(path), result)
 
 

@@ -50,8 +50,8 @@ class _Group(click.Group):
 
     def invoke(self, ctx: click.Context):
         debug = bool(ctx.params.get("debug"))
-        if not debug:
-            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ log lines off stderr
+        if debug:
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")  # TensorFlow's C++ log lines too (rnnkit hides them)
         limit_malloc_arenas()
         # SIGTERM (a scheduler, `kill`) unwinds like Ctrl-C: temporary files are removed, locks
         # released, and training saves what it can, whatever the command.
@@ -185,13 +185,14 @@ def train(config: Path | None, overrides: tuple[str, ...], run_dir: Path | None,
     if resume_run is not None and run_dir is not None:
         raise click.UsageError("--run-dir and --resume exclude each other: a resumed run stays in its folder")
     resolved = load_config(config, overrides) if config is not None else None
-    from rnnkit import training
+    from rnnkit import api
 
     progress = None if quiet else _TrainReporter(bars=_bars())
     if resume_run is not None:
-        result = training.resume(resume_run, config=resolved, overrides=() if resolved else overrides, progress=progress)
+        run = api.resume(resume_run, config=resolved, overrides=() if resolved else overrides, progress=progress)
     else:
-        result = training.train(resolved, run_dir=run_dir, progress=progress)
+        run = api.train(resolved, run_dir=run_dir, progress=progress)
+    result = run.result
     if result.run_dir is None:  # a multi-worker run's other workers: the chief wrote the run folder
         echo(
             f"{result.worker.describe()}: {result.epochs_run} epoch(s) in step with the chief, which wrote the run folder; "
@@ -221,11 +222,12 @@ def train(config: Path | None, overrides: tuple[str, ...], run_dir: Path | None,
     help="Evaluate every window of this file instead of the run's splits (read in chunks, each series in time order).",
 )
 @click.option("--split", type=click.Choice(["val", "test"]), help="Only this split of the run's data (default: both).")
-def evaluate(run: Path, data_path: str | None, split: str | None) -> None:
+@_quiet_option
+def evaluate(run: Path, data_path: str | None, split: str | None, quiet: bool) -> None:
     """Metrics of RUN's best checkpoint, in original units, beside the persistence baseline."""
-    from rnnkit import training
+    from rnnkit import api
 
-    results = training.evaluate(run, data=data_path, split=split)
+    results = api.load_run(run).evaluate(data=data_path, split=split, progress=None if quiet else ConsoleReporter(bars=_bars()))
     echo(_metrics_table(results))
     echo(f"written to {Path(run) / 'metrics.json'}")
 
@@ -259,6 +261,7 @@ def evaluate(run: Path, data_path: str | None, split: str | None) -> None:
     show_default=True,
     help="Forecast runs: one row per forecast (wide) or one per forecast step (long).",
 )
+@_quiet_option
 def predict(
     run: Path,
     input_path: Path,
@@ -268,6 +271,7 @@ def predict(
     batch_size: int | None,
     overwrite: bool,
     layout: str,
+    quiet: bool,
 ) -> None:
     """Predict INPUT with RUN's best checkpoint, streaming in chunks.
 
@@ -276,18 +280,17 @@ def predict(
     origin_<time>, <time>, step, <target>...). Classify runs: one row per sequence (id, label,
     p_<label>). Tag runs: one row per input row.
     """
-    from rnnkit import training
+    from rnnkit import api
 
-    result = training.predict(
-        run,
+    result = api.load_run(run).predict_file(
         input_path,
         output_path,
         chunk_rows=chunk_rows,
         batch_size=batch_size,
-        last_only=last_only,
+        last=last_only,
         overwrite=overwrite,
-        one_thread_per_batch=True,
         layout=layout,
+        progress=None if quiet else ConsoleReporter(bars=_bars()),
     )
     if result.short_series:
         click.echo(f"rnnkit: warning: {result.short_series} series have fewer rows than the window and got no forecast", err=True)

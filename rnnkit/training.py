@@ -483,7 +483,12 @@ def _last_checkpoint_epoch(run: RunFolder) -> int:
 
 
 def evaluate(
-    run_path: str | Path, *, data: str | Path | None = None, split: str | None = None, chunk_rows: int = 200_000
+    run_path: str | Path,
+    *,
+    data: str | Path | None = None,
+    split: str | None = None,
+    chunk_rows: int = 200_000,
+    progress: Reporter | None = None,
 ) -> dict[str, Any]:
     """Evaluate the run's best checkpoint and record the result in metrics.json.
 
@@ -494,6 +499,7 @@ def evaluate(
             ``generate`` runs whole).
         split: ``"val"`` or ``"test"`` of the run's own data (default: both). Not with ``data``.
         chunk_rows: rows of ``data`` read at a time.
+        progress: told how many rows of ``data`` have been read (default: silent).
 
     Returns:
         ``{name: {"model": {...}, "baseline": {...}}}`` for each evaluated split or file.
@@ -512,7 +518,7 @@ def evaluate(
         run.remove_stale_temps()  # the lock is ours: any temporary file was left by a killed writer
         run.read_metrics()  # written at the end: a damaged one fails now, not after the work
         if data is not None:
-            stream = task.labelled_stream(pre, data, chunk_rows)  # columns and first rows, before the model loads
+            stream = task.labelled_stream(pre, data, chunk_rows, progress)  # columns and first rows, before the model loads
             model = _load_best(config, best)
             evaluation = task.evaluate_file(model, pre, stream)
             results = {str(Path(data).resolve()): {"model": evaluation.model, "baseline": evaluation.baseline}}
@@ -555,8 +561,8 @@ def predict(
     batch_size: int | None = None,
     last_only: bool = False,
     overwrite: bool = False,
-    one_thread_per_batch: bool = False,
     layout: str = "wide",
+    progress: Reporter | None = None,
 ) -> PredictResult:
     """Forecast from every complete window of a CSV or Parquet file, streaming in chunks.
 
@@ -580,12 +586,8 @@ def predict(
             recurrent weights 4,096, for larger ones 512 where each batch runs on one thread.
         last_only: only the forecast from the last window of each series (the future).
         overwrite: replace an existing output file.
-        one_thread_per_batch: as ``rnnkit predict``: have TensorFlow run each op on one thread
-            (``tasks.base.one_thread_per_op``: only before its first op, on a host without a GPU
-            and of at most 8 usable CPUs, unless ``TF_NUM_INTRAOP_THREADS`` is set), and where
-            each op then runs on one thread (also by the caller's own ``tf.config.threading``),
-            keep one batch in flight per usable CPU, at least two (``tasks.base.cpu_streams``).
         layout: ``"wide"`` or (forecast runs) ``"long"``: ``rnnkit predict --format``.
+        progress: told how many input rows have been read (default: silent).
 
     Raises:
         ConfigError: the output exists (without ``overwrite``) or has an unknown format or layout.
@@ -595,29 +597,65 @@ def predict(
     from rnnkit.data.predict_stream import OutputWriter
 
     run, config, task, pre, best = _open_run(run_path)
+    _check_layout(run, task, layout)
+    writer = OutputWriter(output_path, overwrite=overwrite)
+    stream = task.checked_stream(pre, input_path, chunk_rows, progress)  # columns and cells, before the model is loaded
+    stats = _predict(config, task, pre, best, stream, writer, batch_size, last_only, layout)
+    return PredictResult(writer.path, stats.rows, stats.sequences, stats.input_rows, stats.short)
+
+
+def predict_frame(
+    run_path: str | Path,
+    frame,
+    *,
+    batch_size: int | None = None,
+    last_only: bool = False,
+    layout: str = "wide",
+    chunk_rows: int = 200_000,
+):
+    """:func:`predict` for a pandas DataFrame in the training layout: the predictions as a
+    DataFrame with the columns ``rnnkit predict`` writes.
+
+    Raises:
+        ConfigError, DataError, RunError: as for :func:`predict`; rows are named ``row N`` (1-based).
+    """
+    from rnnkit.data.predict_stream import FrameWriter
+
+    run, config, task, pre, best = _open_run(run_path)
+    _check_layout(run, task, layout)
+    writer = FrameWriter()
+    stream = task.checked_stream(pre, frame, chunk_rows)
+    _predict(config, task, pre, best, stream, writer, batch_size, last_only, layout)
+    return writer.frame
+
+
+def _check_layout(run: RunFolder, task: Task, layout: str) -> None:
     if task.name == "generate":
         raise ConfigError(f"{run.root}: a language model run; sample from it with 'rnnkit generate {run.root} --prompt TEXT'")
     if layout not in task.predict_layouts:
         raise ConfigError(
             f"--format must be one of {', '.join(task.predict_layouts)} for a {task.name} run. Received: {layout!r}"
         )
-    writer = OutputWriter(output_path, overwrite=overwrite)
-    stream = task.checked_stream(pre, input_path, chunk_rows)  # columns and cells, before the model is loaded
+
+
+def _predict(config, task, pre, best, stream, writer, batch_size, last_only, layout):
+    # Where TensorFlow has not started yet (a command, a fresh process) and the host allows it,
+    # each op runs on one thread and one batch per CPU is in flight (tasks.base.one_thread_per_op);
+    # where it has (a notebook that trained first), batches share TensorFlow's threads as set.
     from rnnkit.tasks.base import cpu_streams, one_thread_per_op, ops_on_one_thread
 
-    _import_tensorflow(config.seed, start=one_thread_per_op if one_thread_per_batch else None)
+    _import_tensorflow(config.seed, start=one_thread_per_op)
     from rnnkit.models import load_model
 
     model = load_model(best)
-    one_thread = one_thread_per_batch and ops_on_one_thread()
+    one_thread = ops_on_one_thread()
     batch = batch_size or task.predict_batch(model, one_thread=one_thread)
     streams = cpu_streams() if one_thread else None
     check_inference_fits(config.model, task.model_shape(pre), batch, streams or 2)
     with writer:
-        stats = task.write_predictions(
+        return task.write_predictions(
             model, pre, stream, writer, batch_size=batch, last_only=last_only, streams=streams, layout=layout
         )
-    return PredictResult(writer.path, stats.rows, stats.sequences, stats.input_rows, stats.short)
 
 
 def export(run_path: str | Path, *, output: str | Path | None = None, fmt: str = "savedmodel") -> tuple[Path, dict]:
@@ -724,11 +762,13 @@ def _import_tensorflow(seed: int, start: Callable | None = None):
 
 
 def _quiet_tensorflow_import(start=None):
-    """Import TensorFlow and call ``start(tf)`` before its first op; when TF_CPP_MIN_LOG_LEVEL asks
-    for quiet (the CLI sets 2 unless --debug), also hide the lines its C++ runtime writes to stderr
-    before logging is configured."""
+    """Import TensorFlow and call ``start(tf)`` before its first op. Unless TF_CPP_MIN_LOG_LEVEL
+    says otherwise (``rnnkit --debug`` sets 0), TensorFlow's C++ runtime logs nothing below errors,
+    and the lines it writes to stderr before its logging is configured (oneDNN, CPU features) are
+    hidden too: a library call, like a command, leaves stderr to the caller."""
     import sys
 
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if "tensorflow" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") < "2":
         import tensorflow as tf
 

@@ -20,10 +20,11 @@ import numpy as np
 import pandas as pd
 
 from rnnkit.data.prepare import clean_frame, line_namer, time_format_of
-from rnnkit.data.readers import check_readable, iter_table, read_columns, require_columns, table_format
+from rnnkit.data.readers import Table, require_columns, table_format
 from rnnkit.data.schema import Preprocessor
 from rnnkit.errors import ConfigError, DataError, ResourceError
 from rnnkit.files import describe_os_error, file_kind, fsync_dir, remove_dead_temporaries, temporary_sibling
+from rnnkit.progress import Reporter
 
 
 @dataclass
@@ -59,12 +60,22 @@ class ForecastStream:
     chunks.
     """
 
-    def __init__(self, pre: Preprocessor, path: str | Path, chunk_rows: int = 200_000, *, labelled: bool = False) -> None:
+    def __init__(
+        self,
+        pre: Preprocessor,
+        path: str | Path | pd.DataFrame,
+        chunk_rows: int = 200_000,
+        *,
+        labelled: bool = False,
+        progress: Reporter | None = None,
+    ) -> None:
         if chunk_rows < 1:
             raise ConfigError(f"--chunk-rows must be at least 1. Received: {chunk_rows}")
         self.pre = pre
-        self.path = Path(path)
+        self.table = Table(path)
+        self.path = self.table.name  # named in messages: the file, or "DataFrame"
         self.chunk_rows = chunk_rows
+        self.progress = progress or Reporter()  # told the rows read, chunk by chunk
         self.labelled = labelled
         self.command = "evaluate --data" if labelled else "predict"  # named in errors
         # Rows after an origin that must have arrived before its window is yielded: its targets.
@@ -86,7 +97,7 @@ class ForecastStream:
         """Columns read as written: a CSV's id column, so that "007" stays "007" and an id that
         looks like a number in one chunk and like text in another stays one series. Parquet ids
         keep their stored type."""
-        return [self.pre.id] if self.pre.id is not None and table_format(self.path) == "csv" else []
+        return [self.pre.id] if self.pre.id is not None and self.table.is_csv else []
 
     def check_input(self) -> None:
         """Check the file, its columns and the dtypes of its first rows against the schema.
@@ -94,9 +105,8 @@ class ForecastStream:
         Raises:
             DataError: naming the first problem.
         """
-        check_readable(self.path)
-        require_columns(self.path, read_columns(self.path), self.columns)
-        first = next(iter_table(self.path, self.columns, min(self.chunk_rows, 10_000), text=self.text), None)
+        require_columns(self.path, self.table.columns(), self.columns)
+        first = next(self.table.chunks(self.columns, min(self.chunk_rows, 10_000), text=self.text), None)
         if first is None or len(first) == 0:
             raise DataError(f"{self.path}: no data rows (header only)")
         self._clean(first, 0)
@@ -114,29 +124,31 @@ class ForecastStream:
         keep = pre.window if last_only else max(pre.window - 1 + self.lag, int(pre.missing == "ffill"))
         carry = _Carry()
         offset = 0
-        for chunk in iter_table(self.path, self.columns, self.chunk_rows, text=self.text):
-            size = len(chunk)
-            chunk = self._clean(chunk, offset)
-            group = self._series(chunk, carry, offset)
-            offset += size
-            self.rows_read += size
-            if not last_only:
-                # Earlier chunks yielded the origins whose targets they held; an origin is yielded
-                # once its targets are here (lag rows after it).
-                first = np.maximum(pre.window - 1, group.carried - self.lag)[group.codes]
-                complete = group.position < group.sizes[group.codes] - self.lag
-                origins = np.flatnonzero((group.position >= first) & complete)
-                if len(origins):
-                    series = group.codes[origins]
-                    known = self._known(group) if self.labelled else None
-                    if known is not None:  # an origin may be a carried row
-                        times = known.times[origins]
-                    elif pre.time is not None:  # as read in this chunk, whatever type the carried rows had
-                        times = chunk[pre.time].to_numpy()[group.source[origins]]
-                    else:  # without a time column an origin is named by its 0-based row within its series
-                        times = group.base[series] + group.position[origins]
-                    yield self._block(group.rows, origins, group.keys[series], times, known)
-            carry.keep(group, keep)
+        with self.progress.task(self.command, total=self.table.rows(), unit="rows") as reading:
+            for chunk in self.table.chunks(self.columns, self.chunk_rows, text=self.text):
+                size = len(chunk)
+                reading.advance(size)
+                chunk = self._clean(chunk, offset)
+                group = self._series(chunk, carry, offset)
+                offset += size
+                self.rows_read += size
+                if not last_only:
+                    # Earlier chunks yielded the origins whose targets they held; an origin is yielded
+                    # once its targets are here (lag rows after it).
+                    first = np.maximum(pre.window - 1, group.carried - self.lag)[group.codes]
+                    complete = group.position < group.sizes[group.codes] - self.lag
+                    origins = np.flatnonzero((group.position >= first) & complete)
+                    if len(origins):
+                        series = group.codes[origins]
+                        known = self._known(group) if self.labelled else None
+                        if known is not None:  # an origin may be a carried row
+                            times = known.times[origins]
+                        elif pre.time is not None:  # as read in this chunk, whatever type the carried rows had
+                            times = chunk[pre.time].to_numpy()[group.source[origins]]
+                        else:  # without a time column an origin is named by its 0-based row within its series
+                            times = group.base[series] + group.position[origins]
+                        yield self._block(group.rows, origins, group.keys[series], times, known)
+                carry.keep(group, keep)
         self.series_seen = carry.series
         self.short_series = int((carry.counts[: carry.series] < pre.window).sum())
         if last_only:
@@ -415,6 +427,32 @@ class _Carry:
         return self.rows.take(order).reset_index(drop=True), self.row_ranks[order]
 
 
+class FrameWriter:
+    """Collects predictions in memory, as :class:`OutputWriter` writes them to a file (the Python API)."""
+
+    path = None
+
+    def __init__(self) -> None:
+        self.columns: list[str] | None = None
+        self._frames: list[pd.DataFrame] = []
+
+    def __enter__(self) -> FrameWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def write(self, frame: pd.DataFrame) -> None:
+        self._frames.append(frame)
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """Every row written, in order (no row: the columns alone)."""
+        if not self._frames:
+            return pd.DataFrame(columns=self.columns or [])
+        return pd.concat(self._frames, ignore_index=True)
+
+
 class OutputWriter:
     """Writes CSV or Parquet in pieces to a temp file, renamed into place only on success."""
 
@@ -483,6 +521,8 @@ class OutputWriter:
                 self._handle.close()
             if self._parquet is not None:
                 self._parquet.close()
+                with open(self.temp, "rb+") as handle:  # ParquetWriter does not flush to the disk itself
+                    os.fsync(handle.fileno())
             if kind is None:
                 if self._handle is None and self._parquet is None:
                     self._write_empty()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import os
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -138,6 +139,61 @@ def iter_table(path: str | Path, columns: Sequence[str], chunk_rows: int, text: 
         raise DataError(f"{path}: not UTF-8 text near byte {exc.start}; save the CSV as UTF-8") from None
     except (pd.errors.ParserError, ValueError) as exc:
         raise DataError(f"{path}: cannot parse CSV: {_first_line(exc)}") from None
+
+
+class Table:
+    """A table read in chunks: a local CSV or Parquet file, or a pandas DataFrame (the Python API).
+
+    Messages name it by :attr:`name` (its path, or ``DataFrame``); ``line_namer(table.name)``
+    names its rows as CSV file lines or 1-based rows.
+    """
+
+    def __init__(self, source: str | Path | pd.DataFrame) -> None:
+        self.frame = source if isinstance(source, pd.DataFrame) else None
+        self.path = None if self.frame is not None else Path(source)
+        self.name = "DataFrame" if self.frame is not None else str(source)
+
+    @property
+    def is_csv(self) -> bool:
+        return self.path is not None and table_format(self.path) == "csv"
+
+    def columns(self) -> list[str]:
+        """The column names; a file must be a readable CSV or Parquet file (:func:`check_readable`)."""
+        if self.frame is not None:
+            return [str(c) for c in self.frame.columns]
+        check_readable(self.path)
+        return read_columns(self.path)
+
+    def rows(self) -> int | None:
+        """Data rows, where they can be counted without parsing (for progress): a frame's length, a
+        Parquet file's metadata, a CSV file's line breaks after the header (a quoted field with a
+        line break counts twice, so this is an estimate); None where unreadable."""
+        if self.frame is not None:
+            return len(self.frame)
+        try:
+            if table_format(self.path) == "parquet":
+                import pyarrow.parquet as pq
+
+                return int(pq.ParquetFile(self.path).metadata.num_rows)
+            with open(self.path, "rb") as handle:
+                breaks = sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 22), b""))
+                handle.seek(-1, os.SEEK_END)
+                last = handle.read(1)
+            return max(0, breaks - 1 + (last != b"\n"))
+        except (OSError, ValueError, DataError):
+            return None
+        except Exception:  # pyarrow raises several types for corrupt files; reading will say what is wrong
+            return None
+
+    def chunks(self, columns: Sequence[str], chunk_rows: int, text: Sequence[str] = ()) -> Iterator[pd.DataFrame]:
+        """The given columns in chunks of at most ``chunk_rows`` rows (:func:`iter_table`)."""
+        if self.frame is None:
+            yield from iter_table(self.path, columns, chunk_rows, text)
+            return
+        require_columns(self.name, self.columns(), columns)
+        wanted = list(dict.fromkeys(columns))
+        for start in range(0, len(self.frame), chunk_rows):
+            yield _as_text(self.frame.iloc[start : start + chunk_rows][wanted].reset_index(drop=True), text)
 
 
 def require_columns(path: str | Path, available: Sequence[str], wanted: Sequence[str]) -> None:

@@ -18,7 +18,7 @@ import pandas as pd
 
 from rnnkit.config import Config, DataConfig
 from rnnkit.data.prepare import clean_frame, fill_forward, line_namer, order_series, time_format_of
-from rnnkit.data.readers import iter_table, read_columns, read_table, require_columns
+from rnnkit.data.readers import Table, read_columns, read_table, require_columns
 from rnnkit.data.schema import (
     BEYOND_FLOAT32,
     SCHEMA_VERSION,
@@ -30,6 +30,7 @@ from rnnkit.data.schema import (
 )
 from rnnkit.data.text import PAD_ID, Vocabulary, build_vocabulary, tokenize
 from rnnkit.errors import DataError
+from rnnkit.progress import Reporter
 
 SPLITS = ("train", "val", "test")
 
@@ -229,13 +230,23 @@ class SequenceStream:
     text layouts hold one sequence per row.
     """
 
-    def __init__(self, pre: SequencePreprocessor, path: str | Path, chunk_rows: int = 200_000, *, labelled: bool = False) -> None:
+    def __init__(
+        self,
+        pre: SequencePreprocessor,
+        path: str | Path | pd.DataFrame,
+        chunk_rows: int = 200_000,
+        *,
+        labelled: bool = False,
+        progress: Reporter | None = None,
+    ) -> None:
         self.pre = pre
-        self.path = Path(path)
+        self.table = Table(path)
+        self.path = self.table.name  # named in messages: the file, or "DataFrame"
         self.chunk_rows = chunk_rows
+        self.progress = progress or Reporter()  # told the rows read, chunk by chunk
         self.labelled = labelled
         self.command = "evaluate --data" if labelled else "predict"  # named in errors
-        self.data = pre_as_data(pre, path)
+        self.data = pre_as_data(pre, self.path)
         self.time_format = pre.time_format  # None in runs of older rnnkit: inferred from the first chunk
         inputs = pre.wide_columns if pre.layout == "wide" else pre.features
         self.columns = list(
@@ -247,8 +258,8 @@ class SequenceStream:
 
     def check_input(self) -> None:
         """Columns and the first rows' cells against the schema, before any model is loaded."""
-        require_columns(self.path, read_columns(self.path), self.columns)
-        first = next(iter_table(self.path, self.columns, min(self.chunk_rows, 10_000), text=self.text), None)
+        require_columns(self.path, self.table.columns(), self.columns)
+        first = next(self.table.chunks(self.columns, min(self.chunk_rows, 10_000), text=self.text), None)
         if first is None or len(first) == 0:
             raise DataError(f"{self.path}: no data rows (header only)")
         self._prepare(first, 0)
@@ -258,21 +269,23 @@ class SequenceStream:
         pending: pd.DataFrame | None = None
         finished: set = set()
         offset = 0
-        for chunk in iter_table(self.path, self.columns, self.chunk_rows, text=self.text):
-            size = len(chunk)
-            frame = self._prepare(chunk, offset)
-            offset += size
-            self.rows_read += size
-            if self.pre.layout == "wide" or (self.pre.is_text and self.pre.task == "classify"):
-                yield self._encode(frame)
-                continue
-            frame = frame if pending is None else pd.concat([pending, frame], ignore_index=True)
-            last_id = frame[self.pre.id].iloc[-1]
-            ready = frame[frame[self.pre.id] != last_id]
-            pending = frame[frame[self.pre.id] == last_id].reset_index(drop=True)
-            if len(ready):
-                self._check_contiguous(ready, finished)
-                yield self._encode(ready)
+        with self.progress.task(self.command, total=self.table.rows(), unit="rows") as reading:
+            for chunk in self.table.chunks(self.columns, self.chunk_rows, text=self.text):
+                size = len(chunk)
+                reading.advance(size)
+                frame = self._prepare(chunk, offset)
+                offset += size
+                self.rows_read += size
+                if self.pre.layout == "wide" or (self.pre.is_text and self.pre.task == "classify"):
+                    yield self._encode(frame)
+                    continue
+                frame = frame if pending is None else pd.concat([pending, frame], ignore_index=True)
+                last_id = frame[self.pre.id].iloc[-1]
+                ready = frame[frame[self.pre.id] != last_id]
+                pending = frame[frame[self.pre.id] == last_id].reset_index(drop=True)
+                if len(ready):
+                    self._check_contiguous(ready, finished)
+                    yield self._encode(ready)
         if pending is not None and len(pending):
             self._check_contiguous(pending, finished)
             yield self._encode(pending)

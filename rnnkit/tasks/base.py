@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit.config import Config
+from rnnkit.progress import Reporter
 from rnnkit.resources import ModelShape
 
 # Batches a prediction or evaluation keeps in flight on a CPU, each on its own thread (in_order).
@@ -135,7 +136,7 @@ class Task(ABC):
         ...
 
     @abstractmethod
-    def labelled_stream(self, pre, path: str | Path, chunk_rows: int):
+    def labelled_stream(self, pre, path: str | Path, chunk_rows: int, progress: Reporter | None = None):
         """A new labelled file opened for :meth:`evaluate_file`, its columns and first rows checked
         against the schema (no model needed); read in chunks of ``chunk_rows`` rows where the task streams."""
         ...
@@ -154,7 +155,7 @@ class Task(ABC):
         return []
 
     @abstractmethod
-    def checked_stream(self, pre, input_path, chunk_rows: int):
+    def checked_stream(self, pre, input_path, chunk_rows: int, progress: Reporter | None = None):
         """A chunked reader of a prediction input, its columns and first rows checked (no model needed)."""
         ...
 

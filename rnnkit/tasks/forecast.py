@@ -13,6 +13,7 @@ from rnnkit.data.prepare import SeriesArrays, count_missing, prepare_training_da
 from rnnkit.data.schema import Preprocessor
 from rnnkit.errors import DataError
 from rnnkit.metrics import ForecastMetrics, skill
+from rnnkit.progress import Reporter
 from rnnkit.tasks.base import Datasets, FileEvaluation, PredictStats, Task, epoch_datasets, in_order, prediction_streams
 
 # Windows per model call in validation and evaluation. 256 rather than 1,024: as fast with the
@@ -80,11 +81,11 @@ class ForecastTask(Task):
         scores.update(data.y_raw[origins[:, None] + np.arange(1, pre.horizon + 1)], pre.to_original(predictions, last), last)
         return scores.result()
 
-    def labelled_stream(self, pre: Preprocessor, path: str | Path, chunk_rows: int):
+    def labelled_stream(self, pre: Preprocessor, path: str | Path, chunk_rows: int, progress: Reporter | None = None):
         """The file as a labelled stream (:class:`ForecastStream`), its columns and first rows checked."""
         from rnnkit.data.predict_stream import ForecastStream
 
-        stream = ForecastStream(pre, path, chunk_rows=chunk_rows, labelled=True)
+        stream = ForecastStream(pre, path, chunk_rows=chunk_rows, labelled=True, progress=progress)
         stream.check_input()
         return stream
 
@@ -139,11 +140,11 @@ class ForecastTask(Task):
         plots.forecasts(panels, pre.targets[0], path)
         return [path]
 
-    def checked_stream(self, pre: Preprocessor, input_path, chunk_rows: int):
+    def checked_stream(self, pre: Preprocessor, input_path, chunk_rows: int, progress: Reporter | None = None):
         """The input stream, its columns and first rows checked against the schema."""
         from rnnkit.data.predict_stream import ForecastStream
 
-        stream = ForecastStream(pre, input_path, chunk_rows=chunk_rows)
+        stream = ForecastStream(pre, input_path, chunk_rows=chunk_rows, progress=progress)
         stream.check_input()
         return stream
 

@@ -86,7 +86,7 @@ class GenerateTask(Task):
         baseline["method"] = "unigram (training token frequencies)"
         return model_metrics, baseline
 
-    def labelled_stream(self, pre: CorpusPreprocessor, path: str | Path, chunk_rows: int) -> Corpus:
+    def labelled_stream(self, pre: CorpusPreprocessor, path: str | Path, chunk_rows: int, progress=None) -> Corpus:
         """The whole text file, tokenized (not streamed: corpora for these models are small,
         and a window reads across any chunk boundary)."""
         from rnnkit.data.corpus import lm_origins
@@ -104,7 +104,7 @@ class GenerateTask(Task):
         model_metrics, baseline = self.evaluate(model, pre, stream, "test")
         return FileEvaluation(model_metrics, baseline, lambda folder: [])
 
-    def checked_stream(self, pre, input_path, chunk_rows: int):
+    def checked_stream(self, pre, input_path, chunk_rows: int, progress=None):
         raise ConfigError("this run is a language model: sample from it with 'rnnkit generate RUN --prompt TEXT'")
 
     def write_predictions(self, model, pre, stream, writer, *, batch_size: int, last_only: bool, streams=None):

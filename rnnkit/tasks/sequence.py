@@ -24,6 +24,7 @@ from rnnkit.data.sequences import (
 )
 from rnnkit.errors import DataError
 from rnnkit.metrics import ConfusionMatrix
+from rnnkit.progress import Reporter
 from rnnkit.tasks.base import (
     Datasets,
     FileEvaluation,
@@ -95,9 +96,11 @@ class SequenceTask(Task):
         counts.update(truth, predicted)
         return self._scores(pre, counts, majority)
 
-    def labelled_stream(self, pre: SequencePreprocessor, path: str | Path, chunk_rows: int) -> SequenceStream:
+    def labelled_stream(
+        self, pre: SequencePreprocessor, path: str | Path, chunk_rows: int, progress: Reporter | None = None
+    ) -> SequenceStream:
         """The file as a labelled :class:`SequenceStream`, its columns and first rows checked."""
-        stream = SequenceStream(pre, path, chunk_rows=chunk_rows, labelled=True)
+        stream = SequenceStream(pre, path, chunk_rows=chunk_rows, labelled=True, progress=progress)
         stream.check_input()
         return stream
 
@@ -146,8 +149,10 @@ class SequenceTask(Task):
         plots.confusion_matrix(metrics["confusion_matrix"], metrics["labels"], title, path)
         return [path]
 
-    def checked_stream(self, pre: SequencePreprocessor, input_path, chunk_rows: int) -> SequenceStream:
-        stream = SequenceStream(pre, input_path, chunk_rows=chunk_rows)
+    def checked_stream(
+        self, pre: SequencePreprocessor, input_path, chunk_rows: int, progress: Reporter | None = None
+    ) -> SequenceStream:
+        stream = SequenceStream(pre, input_path, chunk_rows=chunk_rows, progress=progress)
         stream.check_input()
         return stream
 

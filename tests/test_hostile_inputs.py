@@ -199,6 +199,11 @@ CASES = {
         DATA,
         ["new.csv", "column 'date' holds numeric values", "datetime"],
     ),
+    "predict-missing-value": (
+        predict_case(lambda p: with_cell(make_series(), "x", 4, None).to_csv(p, index=False)),
+        DATA,
+        ["new.csv", "line 6, column 'x': missing value; predict needs every value", "data.missing: error"],
+    ),
     "predict-unsorted": (
         predict_case(lambda p: make_series().iloc[::-1].to_csv(p, index=False)),
         DATA,

@@ -174,6 +174,7 @@ class ForecastStream:
             numeric=self.numeric,
             time_format=self.time_format,
             check=self.pre.check_range,
+            command=self.command,
         )
         self.pre.check_frame(chunk, self.path)
         return chunk

@@ -126,6 +126,7 @@ def clean_frame(
     numeric: Sequence[str] | None = None,
     time_format: str | None = None,
     check: Callable[[str, np.ndarray, Callable[[int], str]], None] | None = None,
+    command: str | None = None,
 ) -> pd.DataFrame:
     """Check cells, parse a text time column and apply the ``error`` and ``drop`` missing-value policies.
 
@@ -140,6 +141,8 @@ def clean_frame(
         check: called as ``check(column, values, where)`` with the float values of each numeric
             column before any row is dropped, ``where(position)`` naming the file and line of a
             value (predict's training-range guard).
+        command: the command reading a new file for a trained run (``predict``, ``evaluate
+            --data``), which cannot change the run's missing-value policy; None for training.
 
     Raises:
         DataError: a non-numeric or infinite cell, a missing id or time, a time not in the
@@ -186,7 +189,12 @@ def clean_frame(
             row, col = np.argwhere(missing.to_numpy())[0]
             raise DataError(
                 f"{path}: {line(int(row))}, column '{numeric[col]}': missing value; "
-                f"set data.missing to drop or ffill to accept gaps"
+                + (
+                    f"{command} needs every value, as the run was trained with data.missing: error "
+                    "(fill the gap, or train a run with data.missing: drop or ffill)"
+                    if command
+                    else "set data.missing to drop or ffill to accept gaps"
+                )
             )
         if data.missing == "drop":
             frame = frame[~missing.any(axis=1)].reset_index(drop=True)

@@ -306,7 +306,14 @@ class SequenceStream:
                 self.time_format = time_format_of(chunk, self.data, self.path, offset)
             numeric = [] if self.pre.is_text else list(self.pre.features)
             chunk = clean_frame(
-                chunk, self.data, self.path, row_offset=offset, numeric=numeric, time_format=self.time_format, check=check
+                chunk,
+                self.data,
+                self.path,
+                row_offset=offset,
+                numeric=numeric,
+                time_format=self.time_format,
+                check=check,
+                command=self.command,
             )
         if self.labelled and chunk[self.pre.target].isna().any():
             row = int(chunk["__row__"].iloc[int(np.flatnonzero(chunk[self.pre.target].isna().to_numpy())[0])])

@@ -16,8 +16,8 @@ whose command the README's ``bash`` blocks no longer show is an error (exit 2).
 Compared after normalising what legitimately varies: run-folder timestamps (``-20261128-155515``)
 and white space at line ends. The temporary folder's path is cut out of what the commands print.
 ``--write`` leaves blocks that match untouched, so an unchanged output keeps its old timestamp.
-Run times (2 CPU cores): errors 20 s, quickstart 30 s, activity 15 s, machine 25 s, stories 2.5
-minutes, sweep 1.5 minutes.
+Run times on 2 CPU cores: quickstart 27 s, demand-csv 0 s, activity 13 s, machine 18 s, stories 80 s,
+sweep 80 s, errors 11 s; about 4 minutes in all.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """README.md's printed outputs match what the commands print now (scripts/readme_outputs.py).
 
-The fast examples run here (each trains for well under a minute on 2 cores; about 90 s together).
-Two run only through the script, `python scripts/readme_outputs.py --only stories,sweep`, because
-together they train for about 4 minutes on 2 cores, more than the rest of the README's examples
-and a large share of the suite: `stories` (train configs/stories.yaml, then generate) and `sweep`
-(8 trials of the quickstart model).
+The fast examples run here, marked slow because they train: quickstart, demand-csv, activity,
+machine and errors, about 70 s together on 2 cores. Two run only through the script,
+`python scripts/readme_outputs.py --only stories,sweep`: `stories` (train configs/stories.yaml,
+then generate) and `sweep` (8 trials of the quickstart model) take about 80 s each, which would
+more than triple what this file adds to the suite.
 """
 
 from __future__ import annotations
@@ -95,6 +95,25 @@ def test_normalise_masks_run_timestamps_and_line_end_space_only():
     assert readme_outputs.difference(documented, printed, "x") == ""
     assert "-val  4.373\n+val  4.374" in readme_outputs.difference(documented, printed.replace("4.373", "4.374"), "x")
     assert readme_outputs.normalise("val 4.373") != readme_outputs.normalise("val  4.373")
+
+
+def test_examples_run_in_a_temporary_folder_whose_path_is_cut_out(monkeypatch):
+    # An argument ending in "-..." names the one path it starts, as the README's runs/demand-lstm-... does.
+    script = "import os, sys; print(os.path.join(os.getcwd(), sys.argv[1])); print(*sorted(os.listdir()))"
+    example = readme_outputs.Example(
+        (readme_outputs.Step(f"{sys.executable} -c '{script}' runs/demo-..."),),
+        prepare=lambda folder: (folder / "runs" / "demo-20261128-155515").mkdir(parents=True),
+    )
+    monkeypatch.setitem(readme_outputs.EXAMPLES, "demo", example)
+    output = readme_outputs.run_example("demo")
+    assert output.text == "runs/demo-20261128-155515\nconfigs data runs\n"
+
+
+def test_an_unexpected_exit_code_is_an_error_naming_the_command(monkeypatch):
+    step = readme_outputs.Step(f"{sys.executable} -c 'import sys; sys.exit(\"rnnkit: error: boom\")'", exit_code=0)
+    monkeypatch.setitem(readme_outputs.EXAMPLES, "demo", readme_outputs.Example((step,)))
+    with pytest.raises(readme_outputs.ReadmeError, match=r"demo: .* exited 1, expected 0:\nrnnkit: error: boom"):
+        readme_outputs.run_example("demo")
 
 
 def test_check_exits_1_on_a_stale_block_and_write_fixes_it(tmp_path, capsys):

@@ -16,8 +16,9 @@ whose command the README's ``bash`` blocks no longer show is an error (exit 2).
 Compared after normalising what legitimately varies: run-folder timestamps (``-20261128-155515``)
 and white space at line ends. The temporary folder's path is cut out of what the commands print.
 ``--write`` leaves blocks that match untouched, so an unchanged output keeps its old timestamp.
-Run times on 2 CPU cores: quickstart 27 s, demand-csv 0 s, activity 13 s, machine 18 s, stories 80 s,
-sweep 80 s, errors 11 s; about 4 minutes in all.
+Run times on 2 CPU cores: quickstart 27 s, train-log 27 s, predict-wide and predict-long 30 s each,
+demand-csv 0 s, activity 13 s, machine 18 s, stories 80 s, sweep 80 s, api 15 s, runs 25 s, errors
+11 s; about 6 minutes in all.
 """
 
 from __future__ import annotations
@@ -65,7 +66,20 @@ class Step:
 
     @property
     def argv(self) -> tuple[str, ...]:
-        return tuple(shlex.split(self.command))
+        """The command's words after any leading ``NAME=value`` environment settings."""
+        words = shlex.split(self.command)
+        return tuple(words[len(self.env) :])
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Leading ``NAME=value`` words (``COLUMNS=80 rnnkit runs``): set for this command."""
+        settings = {}
+        for word in shlex.split(self.command):
+            name, equals, value = word.partition("=")
+            if not equals or not re.fullmatch(r"[A-Z_][A-Z0-9_]*", name):
+                break
+            settings[name] = value
+        return settings
 
 
 @dataclass(frozen=True)
@@ -73,15 +87,24 @@ class Example:
     """The commands behind one README output block."""
 
     steps: tuple[Step, ...]
-    stream: str = "stdout"  # the stream the block shows
+    stream: str = "stdout"  # the stream the block shows: stdout, stderr, or both (as `> log 2>&1` holds them)
     keep: Callable[[str], str] = lambda text: text  # the part of the output the block shows
     prepare: Callable[[Path], None] = lambda folder: None  # writes extra input files into the folder
     documented: bool = True  # the README's bash blocks show every step's command
+    volatile: tuple[str, ...] = ()  # regular expressions of what differs from run to run (timings), masked when comparing
 
 
-def _without_trial_lines(text: str) -> str:
-    # rnnkit sweep prints "trial N: ..." as each trial ends; the README shows the final table.
-    return "".join(line for line in text.splitlines(keepends=True) if not re.match(r"trial \d+: ", line))
+def _first_lines(count: int) -> Callable[[str], str]:
+    return lambda text: "".join(text.splitlines(keepends=True)[:count])
+
+
+def _api_example(folder: Path) -> None:
+    # The README's Python example, as the reader would save it.
+    text = README.read_text()
+    code = re.search(r"^<!-- readme-code: api -->\n```python\n(.*?)^```", text, flags=re.M | re.S)
+    if code is None:
+        raise ReadmeError("README.md has no <!-- readme-code: api --> ```python block")
+    (folder / "example.py").write_text(code.group(1))
 
 
 def _error_inputs(folder: Path) -> None:
@@ -97,6 +120,27 @@ def _error_inputs(folder: Path) -> None:
 EXAMPLES: dict[str, Example] = {
     "quickstart": Example((Step("rnnkit train configs/quickstart.yaml"),)),
     "demand-csv": Example((Step("head -n 3 data/demand.csv"),), documented=False),
+    "train-log": Example(
+        (Step("rnnkit train configs/quickstart.yaml"),),
+        stream="both",
+        keep=_first_lines(3),
+        documented=False,
+        volatile=(r"\d+\.\d s", r"ETA [\dhms ]+"),
+    ),
+    "predict-wide": Example(
+        (
+            Step("rnnkit train configs/quickstart.yaml", shown=False),
+            Step("rnnkit predict runs/demand-lstm-... --input data/demand.csv --output forecasts.csv", shown=False),
+            Step("head -n 3 forecasts.csv"),
+        )
+    ),
+    "predict-long": Example(
+        (
+            Step("rnnkit train configs/quickstart.yaml", shown=False),
+            Step("rnnkit predict runs/demand-lstm-... --input data/demand.csv --output steps.csv --format long", shown=False),
+            Step("head -n 4 steps.csv"),
+        )
+    ),
     "activity": Example((Step("rnnkit train configs/activity.yaml"),)),
     "machine": Example((Step("rnnkit train configs/machine.yaml"),)),
     "stories": Example(
@@ -113,7 +157,15 @@ EXAMPLES: dict[str, Example] = {
                 " --set 'sweep.params.train.learning_rate={low: 0.0003, high: 0.01, log: true}'"
             ),
         ),
-        keep=_without_trial_lines,
+    ),
+    "api": Example((Step("python example.py"),), prepare=_api_example),
+    "runs": Example(
+        (
+            Step("rnnkit train configs/quickstart.yaml --set train.epochs=2", shown=False),
+            Step("rnnkit train configs/quickstart.yaml --set train.epochs=2 --set model.cell=gru", shown=False),
+            Step("rnnkit train configs/activity.yaml --set train.epochs=2", shown=False),
+            Step("COLUMNS=80 rnnkit runs"),
+        )
     ),
     "errors": Example(
         (
@@ -197,16 +249,24 @@ def rewrite(text: str, bodies: dict[str, str]) -> str:
     return "\n".join(lines) + ("\n" if text.endswith("\n") else "")
 
 
-def normalise(text: str) -> str:
-    """What two outputs must share to count as equal: timestamps masked, line ends and blank ends trimmed."""
+def normalise(text: str, volatile: tuple[str, ...] = ()) -> str:
+    """What two outputs must share to count as equal: timestamps and ``volatile`` patterns masked,
+    line ends and blank ends trimmed."""
     lines = [TIMESTAMP.sub("-YYYYMMDD-HHMMSS", line).rstrip() for line in text.splitlines()]
+    for pattern in volatile:
+        lines = [re.sub(pattern, "(varies)", line) for line in lines]
     return "\n".join(lines).strip("\n")
 
 
 def difference(documented: str, printed: str, name: str) -> str:
     """A unified diff of the normalised texts; empty when they match."""
+    volatile = EXAMPLES[name].volatile if name in EXAMPLES else ()
     diff = difflib.unified_diff(
-        normalise(documented).splitlines(), normalise(printed).splitlines(), f"README.md ({name})", "printed now", lineterm=""
+        normalise(documented, volatile).splitlines(),
+        normalise(printed, volatile).splitlines(),
+        f"README.md ({name})",
+        "printed now",
+        lineterm="",
     )
     return "\n".join(diff)
 
@@ -289,12 +349,22 @@ def run_example(name: str, root: Path = ROOT, echo: Callable[[str], None] = lamb
             argv = [_expand(arg, folder) for arg in step.argv]
             if argv[0] == "rnnkit":
                 argv[0:1] = [sys.executable, "-m", "rnnkit"]
-            done = subprocess.run(argv, cwd=folder, env=env, capture_output=True, text=True)
+            elif argv[0] == "python":
+                argv[0] = sys.executable
+            both = example.stream == "both"
+            done = subprocess.run(
+                argv,
+                cwd=folder,
+                env={**env, **step.env},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT if both else subprocess.PIPE,
+                text=True,
+            )
             if done.returncode != step.exit_code:
                 tail = "\n".join(done.stderr.strip().splitlines()[-5:])
                 raise ReadmeError(f"{name}: {step.command} exited {done.returncode}, expected {step.exit_code}:\n{tail}")
             if step.shown:
-                printed.append(getattr(done, example.stream))
+                printed.append(done.stdout if both else getattr(done, example.stream))
         text = "".join(printed)
         for path in {str(folder.resolve()), str(folder)}:
             text = text.replace(path + os.sep, "")

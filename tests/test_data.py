@@ -247,6 +247,8 @@ def test_prediction_stream_reads_interleaved_series_in_any_chunks_as_each_series
         part.loc[rng.random(length) < 0.15, "x"] = np.nan  # gaps, filled forward within the series
         parts.append(part.assign(order=np.arange(length) * 4 + rng.random(length) * 4))  # in time order
     parts[4].loc[:1, "y"] = np.nan  # leading gaps: those rows are dropped
+    parts[4].loc[:1, "x"] = [0.25, 0.5]  # ... but their x fills the next rows' gap, in whichever chunk
+    parts[4].loc[2:3, "x"] = np.nan
     frame = pd.concat(parts).sort_values("order", kind="stable").drop(columns="order").reset_index(drop=True)
     path = tmp_path / "new.csv"
     frame.to_csv(path, index=False)
@@ -259,7 +261,7 @@ def test_prediction_stream_reads_interleaved_series_in_any_chunks_as_each_series
         inputs = pre.transform_inputs(rows)
         for origin in range(pre.window - 1, len(rows)):
             expected[rows["id"][origin], rows["date"][origin]] = inputs[origin - pre.window + 1 : origin + 1]
-    for chunk_rows in (4, 9, 1_000):
+    for chunk_rows in (1, 4, 9, 1_000):
         stream = ForecastStream(pre, path, chunk_rows=chunk_rows)
         found = {}
         for block in stream.blocks():
@@ -306,6 +308,8 @@ def test_a_labelled_stream_yields_each_window_once_its_targets_have_arrived(tmp_
         part.loc[(rng.random(length) < 0.15) & (np.arange(length) > 2), "x"] = np.nan  # gaps after the leading ones
         parts.append(part.assign(order=np.arange(length) * 4 + rng.random(length) * 4))
     parts[4].loc[:1, "y"] = np.nan  # leading gaps: those rows are dropped
+    parts[4].loc[:1, "x"] = [0.25, 0.5]  # ... but their x fills the next rows' gap, in whichever chunk
+    parts[4].loc[2:3, "x"] = np.nan
     frame = pd.concat(parts).sort_values("order", kind="stable").drop(columns="order").reset_index(drop=True)
     path = tmp_path / "new.csv"
     frame.to_csv(path, index=False)

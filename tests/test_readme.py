@@ -1,10 +1,13 @@
 """README.md's printed outputs match what the commands print now (scripts/readme_outputs.py).
 
 The fast examples run here, marked slow because they train: quickstart, demand-csv, activity,
-machine and errors, about 70 s together on 2 cores. Two run only through the script,
-`python scripts/readme_outputs.py --only stories,sweep`: `stories` (train configs/stories.yaml,
-then generate) and `sweep` (8 trials of the quickstart model) take about 80 s each, which would
-more than triple what this file adds to the suite.
+machine, api (the README's Python example, run as a script) and errors, about 85 s together on 2
+cores. The others run only through the script, `python scripts/readme_outputs.py --only ...`:
+`stories` (train configs/stories.yaml, then generate) and `sweep` (8 trials of the quickstart
+model) take about 80 s each; `train-log`, `predict-wide` and `predict-long` each train the
+quickstart model again (about 30 s), and `runs` trains three models; together they would more than
+triple what this file adds to the suite, for outputs that tests/test_progress.py,
+tests/test_cli.py and tests/test_compare.py check on tiny models.
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ _spec = importlib.util.spec_from_file_location("readme_outputs", ROOT / "scripts
 readme_outputs = sys.modules.setdefault("readme_outputs", importlib.util.module_from_spec(_spec))
 _spec.loader.exec_module(readme_outputs)
 
-FAST = ["quickstart", "demand-csv", "activity", "machine", "errors"]
-SCRIPT_ONLY = ["stories", "sweep"]
+FAST = ["quickstart", "demand-csv", "activity", "machine", "api", "errors"]
+SCRIPT_ONLY = ["train-log", "predict-wide", "predict-long", "stories", "sweep", "runs"]
 
 TINY = """# Title
 

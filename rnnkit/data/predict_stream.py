@@ -197,7 +197,8 @@ class ForecastStream:
         rows, codes, source = rows.take(order).reset_index(drop=True), codes[order], source[order]
         self._check_order(rows, codes, keys, chunk, source)
         if self.pre.missing == "ffill":
-            rows[self.numeric] = rows[self.numeric].groupby(codes).ffill()
+            filled = rows[self.numeric].groupby(codes).ffill().to_numpy(dtype=np.float64)
+            rows[self.numeric] = carry.fill_forward(filled, codes, ranks)
             complete = ~rows[self.numeric].isna().any(axis=1).to_numpy()
             rows, codes, source = rows[complete].reset_index(drop=True), codes[complete], source[complete]
         carried = np.bincount(carried_codes, minlength=len(keys))
@@ -369,7 +370,8 @@ class _Series:
 
 class _Carry:
     """What the stream keeps between chunks: every series' rank (order of first appearance in the
-    file), its row count so far, and its last rows."""
+    file), its row count so far, its last rows and (under ``ffill``) the last value seen in each
+    column, which a row dropped as incomplete may hold."""
 
     def __init__(self) -> None:
         self.ranks: dict[object, int] = {}
@@ -377,6 +379,24 @@ class _Carry:
         self.counts = np.zeros(0, np.int64)  # by rank
         self.rows: pd.DataFrame | None = None  # the last rows of every series, each series' in order
         self.row_ranks = np.zeros(0, np.int64)
+        self.last_values: np.ndarray | None = None  # (series by rank, columns) last value seen, NaN if none
+
+    def fill_forward(self, values: np.ndarray, codes: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+        """Fill the gaps left in ``values`` (rows of a chunk already forward-filled within it,
+        series ``ranks[codes]``) from the values earlier chunks saw, and remember each series'
+        latest values: the whole file forward-filled, as training fills it, whatever the chunks."""
+        if self.last_values is None:
+            self.last_values = np.full((0, values.shape[1]), np.nan)
+        if len(self.last_values) < len(self.keys):
+            grow = np.full((len(self.keys) - len(self.last_values), values.shape[1]), np.nan)
+            self.last_values = np.concatenate([self.last_values, grow])
+        series = ranks[codes]
+        gaps = np.isnan(values)
+        values[gaps] = self.last_values[series][gaps]
+        if len(codes):
+            ends = np.flatnonzero(np.append(codes[1:] != codes[:-1], True))  # rows come grouped by series
+            self.last_values[series[ends]] = values[ends]
+        return values
 
     @property
     def series(self) -> int:

@@ -133,7 +133,7 @@ def worker_sequences(name: str, contender: str, copies: int) -> dict:
     setup(contender, config.seed)
     stream = task.checked_stream(pre, input_file(config, copies), chunk_rows=200_000)
     blocks = list(stream.blocks())
-    sequences = [s for _, block, _ in blocks for s in block]
+    sequences = [s for block in blocks for s in block.sequences]
     if contender.startswith("rnnkit"):
         if contender == "rnnkit+1stream":
             base.STREAMS = 1
